@@ -1,0 +1,7 @@
+//! The materialised view: redb tables kept by a pure `apply` over the ledger order.
+
+pub mod tables;
+pub mod txn;
+
+pub use tables::{Kind, SkillFormat, TaskStatus, ViewTable};
+pub use txn::{Digest, ViewTxn};

@@ -1,0 +1,470 @@
+//! The redb layout: log tables, order tables and view tables, with their key encodings and rows.
+//!
+//! Log and per-peer tables use typed redb keys. Every replicated table (order, results and the
+//! view proper) is a byte table written only through [`super::txn::ViewTxn`], which records
+//! before-images for rollback and keeps the view digest. Keys put big-endian positions last so a
+//! range scan of one prefix walks it in ledger order; variable-length parts are length-prefixed
+//! so no prefix is ever a prefix of another.
+
+use redb::TableDefinition;
+
+use crate::keys::EntryHash;
+
+// ---- log and per-peer tables (not in the view digest) ----
+
+/// `entry hash → SignedEntry bytes`, every ingested entry.
+pub(crate) const ENTRIES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.entries");
+/// `(author, seq) → hash` of the first branch seen at that seq.
+pub(crate) const BY_AUTHOR: TableDefinition<([u8; 32], u64), [u8; 32]> =
+    TableDefinition::new("log.by_author");
+/// `(author, seq) → hash` of a second, conflicting entry at that seq (a fork).
+pub(crate) const FORKS: TableDefinition<([u8; 32], u64), [u8; 32]> =
+    TableDefinition::new("log.forks");
+/// `entry hash → lamport` of the DAG's current tips (entries no other entry depends on).
+pub(crate) const HEADS: TableDefinition<[u8; 32], u64> = TableDefinition::new("log.heads");
+/// `arrival seq → entry hash`, assigned at an entry's first apply (the changes feed).
+pub(crate) const ARRIVAL: TableDefinition<u64, [u8; 32]> = TableDefinition::new("peer.arrival");
+/// `entry hash → arrival seq`.
+pub(crate) const ARRIVAL_OF: TableDefinition<[u8; 32], u64> =
+    TableDefinition::new("peer.arrival_of");
+/// `(position, counter) → undo record` for tail positions.
+pub(crate) const UNDO: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("peer.undo");
+/// Named scalar state: see the `STATE_*` keys.
+pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("peer.state");
+
+/// State key: the pact id (32 bytes).
+pub(crate) const STATE_PACT_ID: &str = "pact_id";
+/// State key: the engine's persisted counters ([`super::super::order::Persisted`]).
+pub(crate) const STATE_ENGINE: &str = "engine";
+/// State key: the layout version (u32 LE).
+pub(crate) const STATE_LAYOUT: &str = "layout";
+/// The layout version this code writes and reads.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+
+// ---- replicated tables (in the view digest) ----
+
+/// A replicated byte table, identified by a stable number that is part of the digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ViewTable {
+    /// `pos → OrderRow`: the applied order.
+    Order = 1,
+    /// `entry hash → ResultRow`: position, outcome and API id of every ordered entry.
+    Results = 2,
+    /// `api id → entry hash`.
+    ApiIds = 3,
+    /// `kind u8 ‖ pos → ()`: applied app entries by kind ([`Kind`]).
+    ByKind = 4,
+    /// `lp(topic) ‖ pos → ()`: applied knowledge by topic.
+    Topic = 5,
+    /// `task id → TaskRow`: the current state of each task, kept by apply.
+    Tasks = 6,
+    /// `status u8 ‖ pos of create → task id`: tasks by status ([`TaskStatus`]).
+    TaskStatus = 7,
+    /// `format u8 ‖ pos → ()`: applied skills by format ([`SkillFormat`]).
+    SkillFormat = 8,
+    /// `author ‖ pos → ()`: applied messages by author key.
+    MessageAuthor = 9,
+    /// `lp(recipient handle or "*") ‖ pos → ()`: applied messages by recipient.
+    MessageRecipient = 10,
+    /// `lp(target api id) ‖ pos → ()`: applied entries by the ids in their refs.
+    Refs = 11,
+    /// `member key → MemberRow`: everyone who is or was a member.
+    Members = 12,
+    /// `id kind u8 ‖ bytes → member key`: short ids (8-hex prefix, handle) taken by members.
+    MemberIds = 13,
+    /// `nonce hash → InviteRow`.
+    Invites = 14,
+    /// `pos → nonce hash`: invites in minting order.
+    InviteOrder = 15,
+    /// `"pact" → PactRow`.
+    Pact = 16,
+    /// `author → freeze pos (u64 BE)`: authors frozen by a fork proof.
+    Frozen = 17,
+}
+
+impl ViewTable {
+    /// Every replicated table.
+    pub const ALL: [ViewTable; 17] = [
+        ViewTable::Order,
+        ViewTable::Results,
+        ViewTable::ApiIds,
+        ViewTable::ByKind,
+        ViewTable::Topic,
+        ViewTable::Tasks,
+        ViewTable::TaskStatus,
+        ViewTable::SkillFormat,
+        ViewTable::MessageAuthor,
+        ViewTable::MessageRecipient,
+        ViewTable::Refs,
+        ViewTable::Members,
+        ViewTable::MemberIds,
+        ViewTable::Invites,
+        ViewTable::InviteOrder,
+        ViewTable::Pact,
+        ViewTable::Frozen,
+    ];
+
+    /// The table with this number.
+    pub fn from_id(id: u8) -> Option<ViewTable> {
+        ViewTable::ALL.iter().copied().find(|t| *t as u8 == id)
+    }
+
+    /// The redb definition.
+    pub(crate) fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(match self {
+            ViewTable::Order => "view.order",
+            ViewTable::Results => "view.results",
+            ViewTable::ApiIds => "view.api_ids",
+            ViewTable::ByKind => "view.by_kind",
+            ViewTable::Topic => "view.topic",
+            ViewTable::Tasks => "view.tasks",
+            ViewTable::TaskStatus => "view.task_status",
+            ViewTable::SkillFormat => "view.skill_format",
+            ViewTable::MessageAuthor => "view.message_author",
+            ViewTable::MessageRecipient => "view.message_recipient",
+            ViewTable::Refs => "view.refs",
+            ViewTable::Members => "view.members",
+            ViewTable::MemberIds => "view.member_ids",
+            ViewTable::Invites => "view.invites",
+            ViewTable::InviteOrder => "view.invite_order",
+            ViewTable::Pact => "view.pact",
+            ViewTable::Frozen => "view.frozen",
+        })
+    }
+}
+
+/// The kind of an app entry, as indexed in [`ViewTable::ByKind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// Knowledge.
+    Knowledge = 1,
+    /// Task create and task state changes.
+    Task = 2,
+    /// Skill.
+    Skill = 3,
+    /// Message.
+    Message = 4,
+}
+
+impl Kind {
+    /// The API type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Knowledge => "knowledge",
+            Kind::Task => "task",
+            Kind::Skill => "skill",
+            Kind::Message => "message",
+        }
+    }
+
+    /// From the API type name.
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Some(match s {
+            "knowledge" => Kind::Knowledge,
+            "task" => Kind::Task,
+            "skill" => Kind::Skill,
+            "message" => Kind::Message,
+            _ => return None,
+        })
+    }
+}
+
+/// A task's status as kept by apply. (Reads also show an expired claim as open.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum TaskStatus {
+    /// Open.
+    Open = 1,
+    /// Claimed.
+    Claimed = 2,
+    /// Complete.
+    Complete = 3,
+}
+
+impl TaskStatus {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Claimed => "claimed",
+            TaskStatus::Complete => "complete",
+        }
+    }
+
+    /// From the stored number.
+    pub fn from_u8(n: u8) -> Option<TaskStatus> {
+        Some(match n {
+            1 => TaskStatus::Open,
+            2 => TaskStatus::Claimed,
+            3 => TaskStatus::Complete,
+            _ => return None,
+        })
+    }
+
+    /// From the API name.
+    pub fn from_name(s: &str) -> Option<TaskStatus> {
+        Some(match s {
+            "open" => TaskStatus::Open,
+            "claimed" => TaskStatus::Claimed,
+            "complete" => TaskStatus::Complete,
+            _ => return None,
+        })
+    }
+}
+
+/// A skill format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum SkillFormat {
+    /// openclaw (installs as .md).
+    Openclaw = 1,
+    /// langchain (installs as .py).
+    Langchain = 2,
+    /// generic (installs as .txt).
+    Generic = 3,
+}
+
+impl SkillFormat {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkillFormat::Openclaw => "openclaw",
+            SkillFormat::Langchain => "langchain",
+            SkillFormat::Generic => "generic",
+        }
+    }
+
+    /// From the API name.
+    pub fn from_name(s: &str) -> Option<SkillFormat> {
+        Some(match s {
+            "openclaw" => SkillFormat::Openclaw,
+            "langchain" => SkillFormat::Langchain,
+            "generic" => SkillFormat::Generic,
+            _ => return None,
+        })
+    }
+}
+
+/// Kinds of short ids in [`ViewTable::MemberIds`].
+pub(crate) const MEMBER_ID_PREFIX: u8 = 1;
+/// See [`MEMBER_ID_PREFIX`].
+pub(crate) const MEMBER_ID_HANDLE: u8 = 2;
+/// The one key of [`ViewTable::Pact`].
+pub(crate) const PACT_KEY: &[u8] = b"pact";
+
+// ---- key encoding ----
+
+/// Big-endian position bytes.
+pub(crate) fn pos_key(pos: u64) -> [u8; 8] {
+    pos.to_be_bytes()
+}
+
+/// `prefix ‖ pos`.
+pub(crate) fn prefixed_pos(prefix: &[u8], pos: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&pos.to_be_bytes());
+    k
+}
+
+/// A length-prefixed string part: `u16 BE length ‖ bytes` (strings over 65535 bytes are cut;
+/// no indexed string is that long, apply's schema limits them far below).
+pub(crate) fn lp(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let n = b.len().min(u16::MAX as usize);
+    let mut k = Vec::with_capacity(2 + n);
+    k.extend_from_slice(&(n as u16).to_be_bytes());
+    k.extend_from_slice(&b[..n]);
+    k
+}
+
+/// The position at the end of a `… ‖ pos` key.
+pub(crate) fn trailing_pos(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+// ---- rows (prost-encoded, so their bytes are deterministic) ----
+
+/// One applied position.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct OrderRow {
+    /// The entry at this position.
+    #[prost(bytes = "vec", tag = "1")]
+    pub hash: Vec<u8>,
+    /// The ledger time it was applied with.
+    #[prost(uint64, tag = "2")]
+    pub ledger_time: u64,
+    /// Whether its apply read the ledger time (so a new time means a new apply).
+    #[prost(bool, tag = "3")]
+    pub time_sensitive: bool,
+}
+
+/// The result of an ordered entry.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct ResultRow {
+    /// Its position.
+    #[prost(uint64, tag = "1")]
+    pub pos: u64,
+    /// [`crate::Outcome::to_u16`].
+    #[prost(uint32, tag = "2")]
+    pub outcome: u32,
+    /// Its API id (with a `~xxxx` suffix if a fork branch took the plain id first); empty for
+    /// the genesis entry.
+    #[prost(string, tag = "3")]
+    pub api_id: String,
+}
+
+/// A task's state, kept by apply.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct TaskRow {
+    /// [`TaskStatus`] as u8.
+    #[prost(uint32, tag = "1")]
+    pub status: u32,
+    /// Position of the create entry (the key of its [`ViewTable::TaskStatus`] row).
+    #[prost(uint64, tag = "2")]
+    pub created_pos: u64,
+    /// Key of the active claimer, empty when none.
+    #[prost(bytes = "vec", tag = "3")]
+    pub claimed_by: Vec<u8>,
+    /// Ledger time of the active claim.
+    #[prost(uint64, tag = "4")]
+    pub claimed_at: u64,
+    /// Hash of the claim entry in force.
+    #[prost(bytes = "vec", tag = "5")]
+    pub claim_entry: Vec<u8>,
+    /// Result given at completion.
+    #[prost(string, optional, tag = "6")]
+    pub result: Option<String>,
+    /// Handle the task is assigned to.
+    #[prost(string, optional, tag = "7")]
+    pub assigned_to: Option<String>,
+    /// Title.
+    #[prost(string, tag = "8")]
+    pub title: String,
+    /// Hash of the last applied entry that changed this task.
+    #[prost(bytes = "vec", tag = "9")]
+    pub last_entry: Vec<u8>,
+}
+
+/// Someone who is or was a member.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct MemberRow {
+    /// Active now.
+    #[prost(bool, tag = "1")]
+    pub active: bool,
+    /// Position of the op that (re-)admitted it.
+    #[prost(uint64, tag = "2")]
+    pub added_pos: u64,
+    /// On re-admission, its entries below this seq ordered after admission are dropped.
+    #[prost(uint64, tag = "3")]
+    pub from_seq: u64,
+    /// Position of its removal, when removed.
+    #[prost(uint64, optional, tag = "4")]
+    pub removed_pos: Option<u64>,
+    /// It wrote `AcceptIndexer` (consent to become an indexer).
+    #[prost(bool, tag = "5")]
+    pub accepted_indexer: bool,
+    /// Latest non-empty display name seen on its applied entries.
+    #[prost(string, optional, tag = "6")]
+    pub display_name: Option<String>,
+    /// Whether it is the creator.
+    #[prost(bool, tag = "7")]
+    pub creator: bool,
+}
+
+/// A minted invite.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct InviteRow {
+    /// Expiry (ledger time).
+    #[prost(uint64, tag = "1")]
+    pub expires_at_ms: u64,
+    /// Key of the indexer that minted it.
+    #[prost(bytes = "vec", tag = "2")]
+    pub issuer: Vec<u8>,
+    /// Position of the mint.
+    #[prost(uint64, tag = "3")]
+    pub minted_pos: u64,
+    /// Ledger time of the mint.
+    #[prost(uint64, tag = "4")]
+    pub minted_at: u64,
+    /// Issuer's display name given at minting.
+    #[prost(string, optional, tag = "5")]
+    pub issuer_display: Option<String>,
+    /// Revoked.
+    #[prost(bool, tag = "6")]
+    pub revoked: bool,
+    /// Key of the member it admitted, when spent.
+    #[prost(bytes = "vec", tag = "7")]
+    pub spent_by: Vec<u8>,
+    /// Ledger time of the spend.
+    #[prost(uint64, optional, tag = "8")]
+    pub spent_at: Option<u64>,
+}
+
+/// The pact's parameters and info.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct PactRow {
+    /// Name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// Purpose.
+    #[prost(string, optional, tag = "2")]
+    pub purpose: Option<String>,
+    /// Claim TTL (ms of ledger time).
+    #[prost(uint64, tag = "3")]
+    pub claim_ttl_ms: u64,
+    /// Deps cap.
+    #[prost(uint32, tag = "4")]
+    pub deps_cap: u32,
+    /// The creator's key.
+    #[prost(bytes = "vec", tag = "5")]
+    pub creator: Vec<u8>,
+    /// Current indexer keys, sorted.
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub indexers: Vec<Vec<u8>>,
+}
+
+impl OrderRow {
+    /// The entry hash.
+    pub fn entry_hash(&self) -> Option<EntryHash> {
+        EntryHash::from_slice(&self.hash)
+    }
+}
+
+/// The engine's persisted counters, stored under [`STATE_ENGINE`] and rewritten by every commit.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct EngineRow {
+    /// Positions below this are confirmed: they never move and their outcomes are final.
+    #[prost(uint64, tag = "1")]
+    pub confirmed_len: u64,
+    /// Positions below this are applied to the view (`confirmed_len <= applied_len`).
+    #[prost(uint64, tag = "2")]
+    pub applied_len: u64,
+    /// Running `D(i+1) = H(D(i) ‖ hash(i))` over the confirmed order.
+    #[prost(bytes = "vec", tag = "3")]
+    pub order_digest: Vec<u8>,
+    /// The view digest ([`super::txn::Digest`]).
+    #[prost(bytes = "vec", tag = "4")]
+    pub view_digest: Vec<u8>,
+    /// Ledger time of the last confirmed segment (monotone).
+    #[prost(uint64, tag = "5")]
+    pub ledger_time: u64,
+    /// Current indexer epoch (changes when an indexer-set change is confirmed).
+    #[prost(uint64, tag = "6")]
+    pub epoch: u64,
+    /// The indexer of the current epoch (single-indexer finality).
+    #[prost(bytes = "vec", tag = "7")]
+    pub indexer: Vec<u8>,
+    /// The last committed anchor's hash (the epoch's start anchor right after a switch).
+    #[prost(bytes = "vec", tag = "8")]
+    pub last_anchor: Vec<u8>,
+    /// Next arrival sequence number to hand out (per peer).
+    #[prost(uint64, tag = "9")]
+    pub next_arrival: u64,
+    /// Number of committed anchors (segments).
+    #[prost(uint64, tag = "10")]
+    pub anchors: u64,
+}
