@@ -1,5 +1,6 @@
 //! The materialised view: redb tables kept by a pure `apply` over the ledger order.
 
+pub mod apply;
 pub mod tables;
 pub mod txn;
 
