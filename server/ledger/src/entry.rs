@@ -89,17 +89,29 @@ impl VerifiedEntry {
 
     /// A reference to this entry.
     pub fn as_ref(&self) -> EntryRef {
-        EntryRef { author: self.header.author, seq: self.header.seq, hash: self.hash }
+        EntryRef {
+            author: self.header.author,
+            seq: self.header.seq,
+            hash: self.hash,
+        }
     }
 }
 
 /// BLAKE3 of header bytes: an entry's hash.
 pub fn entry_hash(header_bytes: &[u8]) -> EntryHash {
-    EntryHash(blake3::Hasher::new_derive_key(ENTRY_CONTEXT).update(header_bytes).finalize().into())
+    EntryHash(
+        blake3::Hasher::new_derive_key(ENTRY_CONTEXT)
+            .update(header_bytes)
+            .finalize()
+            .into(),
+    )
 }
 
 fn body_hash(body_bytes: &[u8]) -> [u8; 32] {
-    blake3::Hasher::new_derive_key(BODY_CONTEXT).update(body_bytes).finalize().into()
+    blake3::Hasher::new_derive_key(BODY_CONTEXT)
+        .update(body_bytes)
+        .finalize()
+        .into()
 }
 
 fn signed_message(header_bytes: &[u8]) -> Vec<u8> {
@@ -110,7 +122,12 @@ fn signed_message(header_bytes: &[u8]) -> Vec<u8> {
 }
 
 fn is_genesis_body(body: &wire::Body) -> bool {
-    matches!(body.ops.as_slice(), [wire::Op { op: Some(wire::op::Op::CreatePact(_)) }])
+    matches!(
+        body.ops.as_slice(),
+        [wire::Op {
+            op: Some(wire::op::Op::CreatePact(_))
+        }]
+    )
 }
 
 /// Whether an op is an app op (one per entry, alone) rather than a system op.
@@ -220,7 +237,8 @@ pub fn verify(bytes: &[u8], pact: &PactId, deps_cap: u32) -> Result<VerifiedEntr
     if body_hash(&signed.body).as_slice() != header.body_hash.as_slice() {
         return Err(Invalid::BodyHash);
     }
-    let body = wire::Body::decode(signed.body.as_slice()).map_err(|_| Invalid::Malformed("body"))?;
+    let body =
+        wire::Body::decode(signed.body.as_slice()).map_err(|_| Invalid::Malformed("body"))?;
     if body.encode_to_vec() != signed.body {
         return Err(Invalid::Malformed("body not canonical"));
     }
@@ -261,8 +279,9 @@ pub fn verify_header(
         return Err(Invalid::Version(header.version));
     }
     let author = MemberKey::from_slice(&header.author).ok_or(Invalid::Malformed("author"))?;
-    let signature: [u8; 64] =
-        signature.try_into().map_err(|_| Invalid::Malformed("signature length"))?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| Invalid::Malformed("signature length"))?;
     let vk = author.verifying_key().ok_or(Invalid::Signature)?;
     vk.verify_strict(
         &signed_message(header_bytes),
@@ -297,7 +316,10 @@ fn check_header_shape(h: &wire::EntryHeader, deps_cap: u32) -> Result<Header, In
         deps.push(dep);
     }
     if h.lamport == 0 {
-        return Err(Invalid::Lamport { got: 0, expected: 1 });
+        return Err(Invalid::Lamport {
+            got: 0,
+            expected: 1,
+        });
     }
     if h.round.is_some() {
         // Wave-commit vertices come with multi-indexer finality; until then no entry has one.
@@ -324,11 +346,12 @@ fn check_body_shape(body: &wire::Body, header: &Header) -> Result<(), Invalid> {
             return Err(Invalid::Malformed("empty op"));
         };
         match op {
-            Op::CreatePact(_) => {
-                if body.ops.len() != 1 || header.seq != 0 || !header.deps.is_empty() {
-                    return Err(Invalid::Genesis);
-                }
+            Op::CreatePact(_)
+                if body.ops.len() != 1 || header.seq != 0 || !header.deps.is_empty() =>
+            {
+                return Err(Invalid::Genesis);
             }
+            Op::CreatePact(_) => {}
             op if is_app_op(op) => app += 1,
             _ => {}
         }
@@ -387,11 +410,17 @@ mod tests {
         let e = sign(&s, draft(pact));
         let mut signed = wire::SignedEntry::decode(e.bytes.as_slice()).expect("decodes");
         signed.signature[3] ^= 1;
-        assert_eq!(verify(&signed.encode_to_vec(), &pact, 64).err(), Some(Invalid::Signature));
+        assert_eq!(
+            verify(&signed.encode_to_vec(), &pact, 64).err(),
+            Some(Invalid::Signature)
+        );
         // Another key's signature over the same header does not pass either.
         let other = Signer::from_seed([2; 32]);
         signed.signature = other.sign(&signed_message(&signed.header)).to_vec();
-        assert_eq!(verify(&signed.encode_to_vec(), &pact, 64).err(), Some(Invalid::Signature));
+        assert_eq!(
+            verify(&signed.encode_to_vec(), &pact, 64).err(),
+            Some(Invalid::Signature)
+        );
     }
 
     #[test]
@@ -401,8 +430,14 @@ mod tests {
         let e = sign(&s, draft(pact));
         let mut signed = wire::SignedEntry::decode(e.bytes.as_slice()).expect("decodes");
         signed.body = knowledge_body("u").encode_to_vec();
-        assert_eq!(verify(&signed.encode_to_vec(), &pact, 64).err(), Some(Invalid::BodyHash));
-        assert_eq!(verify(&e.bytes, &PactId([8; 32]), 64).err(), Some(Invalid::ForeignPact));
+        assert_eq!(
+            verify(&signed.encode_to_vec(), &pact, 64).err(),
+            Some(Invalid::BodyHash)
+        );
+        assert_eq!(
+            verify(&e.bytes, &PactId([8; 32]), 64).err(),
+            Some(Invalid::ForeignPact)
+        );
     }
 
     #[test]
@@ -412,7 +447,10 @@ mod tests {
         let mut bytes = sign(&s, draft(pact)).bytes;
         // An unknown field appended to the outer message.
         bytes.extend_from_slice(&[0x20, 0x01]);
-        assert!(matches!(verify(&bytes, &pact, 64), Err(Invalid::Malformed(_))));
+        assert!(matches!(
+            verify(&bytes, &pact, 64),
+            Err(Invalid::Malformed(_))
+        ));
     }
 
     #[test]
@@ -421,15 +459,26 @@ mod tests {
         let pact = PactId([9; 32]);
         let mut d = draft(pact);
         d.deps = (0..3u8)
-            .map(|i| EntryRef { author: MemberKey([i + 10; 32]), seq: 0, hash: EntryHash([i; 32]) })
+            .map(|i| EntryRef {
+                author: MemberKey([i + 10; 32]),
+                seq: 0,
+                hash: EntryHash([i; 32]),
+            })
             .collect();
         let e = sign(&s, d);
         assert!(verify(&e.bytes, &pact, 3).is_ok());
         assert_eq!(verify(&e.bytes, &pact, 2).err(), Some(Invalid::BadDeps));
         // Own author in deps.
         let mut d = draft(pact);
-        d.deps = vec![EntryRef { author: s.public(), seq: 0, hash: EntryHash([1; 32]) }];
-        assert_eq!(verify(&sign(&s, d).bytes, &pact, 64).err(), Some(Invalid::BadDeps));
+        d.deps = vec![EntryRef {
+            author: s.public(),
+            seq: 0,
+            hash: EntryHash([1; 32]),
+        }];
+        assert_eq!(
+            verify(&sign(&s, d).bytes, &pact, 64).err(),
+            Some(Invalid::BadDeps)
+        );
     }
 
     #[test]
@@ -440,6 +489,9 @@ mod tests {
         d.body.ops.push(wire::Op {
             op: Some(wire::op::Op::AcceptIndexer(wire::AcceptIndexer {})),
         });
-        assert!(matches!(verify(&sign(&s, d).bytes, &pact, 64), Err(Invalid::Body(_))));
+        assert!(matches!(
+            verify(&sign(&s, d).bytes, &pact, 64),
+            Err(Invalid::Body(_))
+        ));
     }
 }

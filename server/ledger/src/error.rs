@@ -95,7 +95,10 @@ pub enum Error {
 impl Error {
     /// A refusal with a wire code.
     pub fn refused(code: Code, message: impl Into<String>) -> Self {
-        Error::Refused { code, message: message.into() }
+        Error::Refused {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The wire code of this error.

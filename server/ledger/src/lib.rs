@@ -11,13 +11,21 @@
 //! and time as inputs; [`Writer`] is a thin thread that owns a ledger's write transaction and
 //! batches concurrent appends into one durable commit.
 
+pub mod clock;
 pub mod code;
 pub mod entry;
 pub mod error;
 pub mod keys;
+pub mod ledger;
+pub mod order;
 pub mod view;
+pub mod writer;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::{Code, DropReason, Outcome};
 pub use error::{Error, Invalid, Result};
 pub use keys::{EntryHash, MemberKey, PactId, Signer};
+pub use ledger::{AppendResult, Batch, CommitReport, Event, Ingested, Ledger, PactParams};
 pub use openpact_proto::wire::v1 as wire;
+pub use view::read::ViewReader;
+pub use writer::{EventSink, Writer, WriterConfig};

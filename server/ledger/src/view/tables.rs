@@ -300,6 +300,10 @@ pub struct OrderRow {
     /// Whether its apply read the ledger time (so a new time means a new apply).
     #[prost(bool, tag = "3")]
     pub time_sensitive: bool,
+    /// Whether it applied a change of the indexer set (finality switches epoch when it is
+    /// confirmed).
+    #[prost(bool, tag = "4")]
+    pub changes_indexers: bool,
 }
 
 /// The result of an ordered entry.
@@ -458,7 +462,7 @@ pub struct EngineRow {
     /// The indexer of the current epoch (single-indexer finality).
     #[prost(bytes = "vec", tag = "7")]
     pub indexer: Vec<u8>,
-    /// The last committed anchor's hash (the epoch's start anchor right after a switch).
+    /// The last committed anchor's hash.
     #[prost(bytes = "vec", tag = "8")]
     pub last_anchor: Vec<u8>,
     /// Next arrival sequence number to hand out (per peer).
@@ -467,4 +471,7 @@ pub struct EngineRow {
     /// Number of committed anchors (segments).
     #[prost(uint64, tag = "10")]
     pub anchors: u64,
+    /// The anchor the current epoch starts at; empty for epoch 0 (which starts at genesis).
+    #[prost(bytes = "vec", tag = "11")]
+    pub epoch_start: Vec<u8>,
 }

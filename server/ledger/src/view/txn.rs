@@ -205,7 +205,10 @@ impl<'t> ViewTxn<'t> {
 
     /// Sets `key` to `value`, noting the before-image.
     pub fn put(&mut self, t: ViewTable, key: &[u8], value: &[u8]) -> Result<()> {
-        let old = self.table_mut(t).insert(key, value)?.map(|v| v.value().to_vec());
+        let old = self
+            .table_mut(t)
+            .insert(key, value)?
+            .map(|v| v.value().to_vec());
         if let Some(old) = &old {
             if old == value {
                 return Ok(());
@@ -234,7 +237,11 @@ impl<'t> ViewTxn<'t> {
 
     fn note(&mut self, table: ViewTable, key: &[u8], old: Option<Vec<u8>>) {
         if self.current.is_some() {
-            self.undo.push(UndoRec { table, key: key.to_vec(), old });
+            self.undo.push(UndoRec {
+                table,
+                key: key.to_vec(),
+                old,
+            });
         }
     }
 
@@ -242,7 +249,9 @@ impl<'t> ViewTxn<'t> {
     fn restore(&mut self, rec: &UndoRec) -> Result<()> {
         let t = rec.table;
         let current = match &rec.old {
-            Some(old) => self.table_mut(t).insert(rec.key.as_slice(), old.as_slice())?,
+            Some(old) => self
+                .table_mut(t)
+                .insert(rec.key.as_slice(), old.as_slice())?,
             None => self.table_mut(t).remove(rec.key.as_slice())?,
         }
         .map(|v| v.value().to_vec());
@@ -284,7 +293,8 @@ impl<'t> ViewTxn<'t> {
         {
             let recs = std::mem::take(&mut self.undo);
             for (i, rec) in recs.iter().enumerate() {
-                self.undo_table.insert((cur.pos, i as u32), rec.encode().as_slice())?;
+                self.undo_table
+                    .insert((cur.pos, i as u32), rec.encode().as_slice())?;
             }
         }
         self.undo.clear();
@@ -301,7 +311,8 @@ impl<'t> ViewTxn<'t> {
         for rec in recs.iter().rev() {
             self.restore(rec)?;
         }
-        self.undo_table.retain_in((pos, 0)..=(pos, u32::MAX), |_, _| false)?;
+        self.undo_table
+            .retain_in((pos, 0)..=(pos, u32::MAX), |_, _| false)?;
         Ok(())
     }
 
@@ -342,9 +353,16 @@ mod tests {
     #[test]
     fn undo_record_round_trips() {
         for old in [None, Some(vec![]), Some(vec![1, 2, 3])] {
-            let rec = UndoRec { table: ViewTable::Members, key: b"key".to_vec(), old };
+            let rec = UndoRec {
+                table: ViewTable::Members,
+                key: b"key".to_vec(),
+                old,
+            };
             let back = UndoRec::decode(&rec.encode()).expect("decodes");
-            assert_eq!((back.table, back.key, back.old), (rec.table, rec.key, rec.old));
+            assert_eq!(
+                (back.table, back.key, back.old),
+                (rec.table, rec.key, rec.old)
+            );
         }
     }
 }

@@ -1,0 +1,430 @@
+//! Row access for the reader: replicated tables that read as empty before their first commit,
+//! position-ordered walks over one index prefix, entry lookup and decoding, and list cursors.
+
+use prost::Message;
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinition, TableHandle};
+
+use super::{EntryView, Order};
+use crate::code::{Code, Outcome};
+use crate::entry::is_app_op;
+use crate::error::{Error, Result};
+use crate::keys::{EntryHash, MemberKey};
+use crate::view::tables::{
+    ENTRIES, Kind, OrderRow, ResultRow, ViewTable, pos_key, prefixed_pos, trailing_pos,
+};
+use crate::wire;
+
+type ByteTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
+type ByteRange = redb::Range<'static, &'static [u8], &'static [u8]>;
+
+/// Opens a table, or `None` when it was never created (a database before its first commit reads
+/// as empty rather than failing).
+pub(super) fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<Option<ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The error for a row of `table` that does not decode or names what is not there.
+pub(super) fn corrupt(table: &str) -> Error {
+    Error::Corrupt(format!("bad row in {table}"))
+}
+
+/// Decodes a prost row stored in `table`.
+pub(super) fn decode<M: Message + Default>(table: impl TableHandle, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|_| corrupt(table.name()))
+}
+
+/// One replicated byte table of the snapshot.
+pub(super) struct Rows {
+    table: ViewTable,
+    inner: Option<ByteTable>,
+}
+
+impl Rows {
+    pub(super) fn open(txn: &ReadTransaction, table: ViewTable) -> Result<Rows> {
+        Ok(Rows {
+            table,
+            inner: open(txn, table.def())?,
+        })
+    }
+
+    pub(super) fn corrupt(&self) -> Error {
+        corrupt(self.table.def().name())
+    }
+
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(t) = &self.inner else {
+            return Ok(None);
+        };
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    pub(super) fn row<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some(v) => M::decode(v.as_slice())
+                .map(Some)
+                .map_err(|_| self.corrupt()),
+        }
+    }
+
+    pub(super) fn contains(&self, key: &[u8]) -> Result<bool> {
+        let Some(t) = &self.inner else {
+            return Ok(false);
+        };
+        Ok(t.get(key)?.is_some())
+    }
+
+    pub(super) fn len(&self) -> Result<u64> {
+        match &self.inner {
+            Some(t) => Ok(t.len()?),
+            None => Ok(0),
+        }
+    }
+
+    /// Whether any key starts with `prefix` (one seek).
+    pub(super) fn has_prefix(&self, prefix: &[u8]) -> Result<bool> {
+        let Some(t) = &self.inner else {
+            return Ok(false);
+        };
+        match t.range::<&[u8]>(prefix..)?.next() {
+            Some(r) => Ok(r?.0.value().starts_with(prefix)),
+            None => Ok(false),
+        }
+    }
+
+    /// Every row in key order. Only for reads whose answer is the whole table (members, invites,
+    /// the debug order, the canonical dump).
+    pub(super) fn all(&self) -> Result<AllRows> {
+        let range = match &self.inner {
+            Some(t) => Some(t.range::<&[u8]>(..)?),
+            None => None,
+        };
+        Ok(AllRows { range })
+    }
+
+    /// The `prefix ‖ pos` rows strictly past position `past` in the walk direction (all of them
+    /// when `past` is `None`), as `(pos, value)`.
+    pub(super) fn walk(&self, prefix: &[u8], order: Order, past: Option<u64>) -> Result<PosWalk> {
+        let empty = PosWalk {
+            range: None,
+            order,
+            key_len: 0,
+            table: self.table,
+        };
+        let Some(t) = &self.inner else {
+            return Ok(empty);
+        };
+        let (lo, hi) = match (order, past) {
+            (_, None) => (0, u64::MAX),
+            (Order::Asc, Some(p)) => match p.checked_add(1) {
+                Some(lo) => (lo, u64::MAX),
+                None => return Ok(empty),
+            },
+            (Order::Desc, Some(p)) => match p.checked_sub(1) {
+                Some(hi) => (0, hi),
+                None => return Ok(empty),
+            },
+        };
+        let (lo, hi) = (prefixed_pos(prefix, lo), prefixed_pos(prefix, hi));
+        // Keys are `prefix ‖ pos` and no prefix of a table is a prefix of another (fixed widths or
+        // length-prefixed strings), so this range holds exactly the prefix's rows.
+        let range = t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
+        Ok(PosWalk {
+            range: Some(range),
+            order,
+            key_len: prefix.len() + 8,
+            table: self.table,
+        })
+    }
+}
+
+/// Every row of a table, in key order.
+pub(super) struct AllRows {
+    range: Option<ByteRange>,
+}
+
+impl Iterator for AllRows {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.range.as_mut()?.next()?;
+        Some(
+            item.map_err(Error::from)
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())),
+        )
+    }
+}
+
+/// A walk over one `prefix ‖ pos` range in ledger order or its reverse, yielding `(pos, value)`.
+pub(super) struct PosWalk {
+    range: Option<ByteRange>,
+    order: Order,
+    key_len: usize,
+    table: ViewTable,
+}
+
+impl Iterator for PosWalk {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let range = self.range.as_mut()?;
+        let item = match self.order {
+            Order::Asc => range.next(),
+            Order::Desc => range.next_back(),
+        }?;
+        Some(item.map_err(Error::from).and_then(|(k, v)| {
+            let k = k.value();
+            match trailing_pos(k) {
+                Some(pos) if k.len() == self.key_len => Ok((pos, v.value().to_vec())),
+                _ => Err(corrupt(self.table.def().name())),
+            }
+        }))
+    }
+}
+
+/// Several walks in one direction merged by position (each position is in at most one of them).
+pub(super) struct Merge {
+    walks: Vec<PosWalk>,
+    heads: Vec<Option<(u64, Vec<u8>)>>,
+    order: Order,
+    primed: bool,
+}
+
+impl Merge {
+    pub(super) fn new(walks: Vec<PosWalk>, order: Order) -> Merge {
+        let heads = walks.iter().map(|_| None).collect();
+        Merge {
+            walks,
+            heads,
+            order,
+            primed: false,
+        }
+    }
+
+    fn refill(&mut self, i: usize) -> Result<()> {
+        self.heads[i] = self.walks[i].next().transpose()?;
+        Ok(())
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.primed {
+            self.primed = true;
+            for i in 0..self.walks.len() {
+                if let Err(e) = self.refill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        let order = self.order;
+        let (i, _) = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|(pos, _)| (i, *pos)))
+            .reduce(|a, b| match order {
+                Order::Asc if b.1 < a.1 => b,
+                Order::Desc if b.1 > a.1 => b,
+                _ => a,
+            })?;
+        let item = self.heads[i].take()?;
+        if let Err(e) = self.refill(i) {
+            return Some(Err(e));
+        }
+        Some(Ok(item))
+    }
+}
+
+// ---- entries ----
+
+/// What a stored `SignedEntry` says, decoded without re-verifying (it was verified at ingest).
+pub(super) struct Decoded {
+    pub(super) author: MemberKey,
+    pub(super) seq: u64,
+    pub(super) time_ms: u64,
+    pub(super) display_name: Option<String>,
+    pub(super) ops: Vec<wire::op::Op>,
+}
+
+pub(super) fn decode_entry(bytes: &[u8]) -> Result<Decoded> {
+    let signed = decode::<wire::SignedEntry>(ENTRIES, bytes)?;
+    let header = decode::<wire::EntryHeader>(ENTRIES, &signed.header)?;
+    let body = decode::<wire::Body>(ENTRIES, &signed.body)?;
+    Ok(Decoded {
+        author: MemberKey::from_slice(&header.author).ok_or_else(|| corrupt(ENTRIES.name()))?,
+        seq: header.seq,
+        time_ms: header.time_ms,
+        display_name: body.display_name.filter(|n| !n.is_empty()),
+        ops: body.ops.into_iter().filter_map(|o| o.op).collect(),
+    })
+}
+
+/// The kind and refs an app op gives its entry.
+pub(super) fn kind_and_refs(op: &wire::op::Op) -> (Option<Kind>, Vec<String>) {
+    use wire::op::Op;
+    match op {
+        Op::Knowledge(_) => (Some(Kind::Knowledge), vec![]),
+        Op::TaskCreate(_) => (Some(Kind::Task), vec![]),
+        Op::TaskClaim(c) => (Some(Kind::Task), vec![c.task_id.clone()]),
+        Op::TaskComplete(c) => (Some(Kind::Task), vec![c.task_id.clone()]),
+        Op::TaskRelease(c) => (Some(Kind::Task), vec![c.task_id.clone()]),
+        Op::Skill(_) => (Some(Kind::Skill), vec![]),
+        Op::Message(m) => (Some(Kind::Message), m.reply_to.iter().cloned().collect()),
+        _ => (None, vec![]),
+    }
+}
+
+/// The tables that turn a position or a hash into an [`EntryView`].
+pub(super) struct Entries {
+    pub(super) order: Rows,
+    pub(super) results: Rows,
+    pub(super) api_ids: Rows,
+    log: Option<ReadOnlyTable<[u8; 32], &'static [u8]>>,
+    confirmed_len: u64,
+}
+
+impl Entries {
+    pub(super) fn open(txn: &ReadTransaction, confirmed_len: u64) -> Result<Entries> {
+        Ok(Entries {
+            order: Rows::open(txn, ViewTable::Order)?,
+            results: Rows::open(txn, ViewTable::Results)?,
+            api_ids: Rows::open(txn, ViewTable::ApiIds)?,
+            log: open(txn, ENTRIES)?,
+            confirmed_len,
+        })
+    }
+
+    pub(super) fn confirmed(&self, pos: u64) -> bool {
+        pos < self.confirmed_len
+    }
+
+    /// The stored bytes of any ingested entry.
+    pub(super) fn raw(&self, h: &EntryHash) -> Result<Option<Vec<u8>>> {
+        let Some(t) = &self.log else { return Ok(None) };
+        Ok(t.get(h.0)?.map(|v| v.value().to_vec()))
+    }
+
+    pub(super) fn result(&self, h: &EntryHash) -> Result<Option<ResultRow>> {
+        self.results.row(h.as_bytes())
+    }
+
+    pub(super) fn outcome(&self, row: &ResultRow) -> Result<Outcome> {
+        u16::try_from(row.outcome)
+            .ok()
+            .and_then(Outcome::from_u16)
+            .ok_or_else(|| self.results.corrupt())
+    }
+
+    /// The hash an API id names, if it is ordered.
+    pub(super) fn hash_of(&self, api_id: &str) -> Result<Option<EntryHash>> {
+        match self.api_ids.get(api_id.as_bytes())? {
+            None => Ok(None),
+            Some(h) => EntryHash::from_slice(&h)
+                .map(Some)
+                .ok_or_else(|| self.api_ids.corrupt()),
+        }
+    }
+
+    /// The current position of the entry an API id names, if it is ordered.
+    pub(super) fn position_of(&self, api_id: &str) -> Result<Option<u64>> {
+        let Some(h) = self.hash_of(api_id)? else {
+            return Ok(None);
+        };
+        Ok(self.result(&h)?.map(|r| r.pos))
+    }
+
+    pub(super) fn order_row(&self, pos: u64) -> Result<Option<OrderRow>> {
+        self.order.row(&pos_key(pos))
+    }
+
+    /// The entry at an ordered position. An index naming a position outside the order is corrupt.
+    pub(super) fn at(&self, pos: u64) -> Result<EntryView> {
+        let order = self.order_row(pos)?.ok_or_else(|| self.order.corrupt())?;
+        let hash = order.entry_hash().ok_or_else(|| self.order.corrupt())?;
+        let result = self.result(&hash)?.ok_or_else(|| self.results.corrupt())?;
+        self.build(hash, result, order)
+    }
+
+    /// The entry with this hash, if it is ordered.
+    pub(super) fn by_hash(&self, hash: &EntryHash) -> Result<Option<EntryView>> {
+        let Some(result) = self.result(hash)? else {
+            return Ok(None);
+        };
+        let order = self
+            .order_row(result.pos)?
+            .ok_or_else(|| self.order.corrupt())?;
+        if order.hash != hash.0 {
+            return Err(self.order.corrupt());
+        }
+        self.build(*hash, result, order).map(Some)
+    }
+
+    fn build(&self, hash: EntryHash, result: ResultRow, order: OrderRow) -> Result<EntryView> {
+        let bytes = self.raw(&hash)?.ok_or_else(|| {
+            Error::Corrupt(format!(
+                "ordered entry {hash} missing from {}",
+                ENTRIES.name()
+            ))
+        })?;
+        let d = decode_entry(&bytes)?;
+        let outcome = self.outcome(&result)?;
+        let (op, system_ops): (Vec<_>, Vec<_>) = d.ops.into_iter().partition(is_app_op);
+        let op = op.into_iter().next();
+        let (kind, refs) = op.as_ref().map(kind_and_refs).unwrap_or_default();
+        Ok(EntryView {
+            hash,
+            api_id: result.api_id,
+            position: result.pos,
+            confirmed: self.confirmed(result.pos),
+            outcome,
+            author: d.author,
+            handle: d.author.handle(),
+            seq: d.seq,
+            time_ms: d.time_ms,
+            display_name: d.display_name,
+            kind,
+            op,
+            system_ops,
+            refs,
+            ledger_time: order.ledger_time,
+        })
+    }
+}
+
+// ---- cursors ----
+
+/// `<kind name>/<position>/<api id>`.
+pub(super) fn format_cursor(kind: Kind, pos: u64, api_id: &str) -> String {
+    format!("{}/{pos}/{api_id}", kind.as_str())
+}
+
+/// A cursor's recorded position and API id. The kind prefix must be the listed resource's.
+pub(super) fn parse_cursor(s: &str, kind: Kind) -> Result<(u64, String)> {
+    let foreign = || Error::refused(Code::BadCursor, "cursor does not belong to this resource");
+    let malformed = || {
+        Error::refused(
+            Code::BadCursor,
+            "cursor is malformed; list again without a cursor",
+        )
+    };
+    let (prefix, rest) = s.split_once('/').ok_or_else(foreign)?;
+    if prefix != kind.as_str() {
+        return Err(foreign());
+    }
+    let (pos, api_id) = rest.split_once('/').ok_or_else(malformed)?;
+    let pos = pos.parse::<u64>().map_err(|_| malformed())?;
+    if api_id.is_empty() || api_id.contains('/') {
+        return Err(malformed());
+    }
+    Ok((pos, api_id.to_string()))
+}
