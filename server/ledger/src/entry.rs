@@ -166,12 +166,28 @@ pub struct Draft {
     pub body: wire::Body,
 }
 
-/// Encodes and signs a draft. The result verifies by construction.
-pub fn sign(signer: &Signer, mut draft: Draft) -> VerifiedEntry {
+/// An encoded entry waiting for its signature. Its hash is already final: the hash covers the
+/// header, not the signature, so a writer can chain further entries on it and sign them all at
+/// once (in parallel) before storing.
+#[derive(Clone, Debug)]
+pub struct Unsigned {
+    /// Its hash.
+    pub hash: EntryHash,
+    /// The exact header bytes (what gets signed).
+    pub header_bytes: Vec<u8>,
+    /// The exact body bytes.
+    pub body_bytes: Vec<u8>,
+    /// Decoded header.
+    pub header: Header,
+    /// Decoded body.
+    pub body: wire::Body,
+}
+
+/// Encodes a draft by `author`. Deps are sorted and deduplicated here.
+pub fn prepare(author: MemberKey, mut draft: Draft) -> Unsigned {
     draft.deps.sort();
     draft.deps.dedup();
     let body_bytes = draft.body.encode_to_vec();
-    let author = signer.public();
     let header = wire::EntryHeader {
         version: VERSION,
         pact: draft.pact.0.to_vec(),
@@ -195,18 +211,10 @@ pub fn sign(signer: &Signer, mut draft: Draft) -> VerifiedEntry {
         body_len: body_bytes.len() as u32,
     };
     let header_bytes = header.encode_to_vec();
-    let signature = signer.sign(&signed_message(&header_bytes));
-    let bytes = wire::SignedEntry {
-        header: header_bytes.clone(),
-        signature: signature.to_vec(),
-        body: body_bytes,
-    }
-    .encode_to_vec();
-    VerifiedEntry {
+    Unsigned {
         hash: entry_hash(&header_bytes),
-        bytes,
         header_bytes,
-        signature,
+        body_bytes,
         header: Header {
             pact: draft.pact,
             author,
@@ -220,6 +228,43 @@ pub fn sign(signer: &Signer, mut draft: Draft) -> VerifiedEntry {
         },
         body: draft.body,
     }
+}
+
+impl Unsigned {
+    /// The `SignedEntry` bytes with `signer`'s signature (which must be the author's).
+    pub fn signed_bytes(&self, signer: &Signer) -> Vec<u8> {
+        let signature = signer.sign(&signed_message(&self.header_bytes));
+        wire::SignedEntry {
+            header: self.header_bytes.clone(),
+            signature: signature.to_vec(),
+            body: self.body_bytes.clone(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Signs it. The result verifies by construction.
+    pub fn sign(self, signer: &Signer) -> VerifiedEntry {
+        let signature = signer.sign(&signed_message(&self.header_bytes));
+        let bytes = wire::SignedEntry {
+            header: self.header_bytes.clone(),
+            signature: signature.to_vec(),
+            body: self.body_bytes,
+        }
+        .encode_to_vec();
+        VerifiedEntry {
+            hash: self.hash,
+            bytes,
+            header_bytes: self.header_bytes,
+            signature,
+            header: self.header,
+            body: self.body,
+        }
+    }
+}
+
+/// Encodes and signs a draft. The result verifies by construction.
+pub fn sign(signer: &Signer, draft: Draft) -> VerifiedEntry {
+    prepare(signer.public(), draft).sign(signer)
 }
 
 /// Decodes `bytes` and verifies everything that needs no other entry. `pact` is the pact the

@@ -7,25 +7,30 @@
 //! difference and re-applying from there. The in-memory state (the tail DAG, heads, the causal
 //! buffer) is rebuilt from disk whenever a batch fails, so memory never runs ahead of the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use prost::Message as _;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
-use crate::code::{Code, Outcome};
-use crate::entry::{self, DEFAULT_DEPS_CAP, Draft, EntryRef, VerifiedEntry};
+use crate::code::Outcome;
+use crate::entry::{self, DEFAULT_DEPS_CAP, Draft, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::{EntryHash, MemberKey, PactId, Signer};
-use crate::order::{Epoch, Finalizer, Node, SingleIndexer, Tail};
-use crate::view::apply::{ApplyCtx, apply_entry, check_body};
+use crate::order::{Epoch, Node, Tail};
 use crate::view::read::ViewReader;
 use crate::view::tables::{
-    ARRIVAL, ARRIVAL_OF, BY_AUTHOR, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, MemberRow,
-    OrderRow, ResultRow, STATE, STATE_ENGINE, STATE_LAYOUT, STATE_PACT_ID, ViewTable, pos_key,
+    ARRIVAL, BY_AUTHOR, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, STATE, STATE_LAYOUT,
+    STATE_PACT_ID,
 };
 use crate::view::txn::{Digest, ViewTxn};
 use crate::wire;
+
+mod batch;
+mod load;
+mod reconcile;
+
+use load::load_state;
 
 /// BLAKE3 derive-key context of the confirmed order digest.
 const ORDER_DIGEST_CONTEXT: &str = "openpact 2026 order digest v1";
@@ -197,6 +202,8 @@ struct State {
     applied: Vec<AppliedPos>,
     /// DAG tips: hash → (lamport, author, seq).
     heads: BTreeMap<EntryHash, (u64, MemberKey, u64)>,
+    /// `(author, seq)` slots holding more than one entry.
+    fork_slots: HashSet<(MemberKey, u64)>,
     parked: Parked,
 }
 
@@ -379,6 +386,8 @@ impl Ledger {
                 events: Vec::new(),
                 appended: Vec::new(),
                 before: HashMap::new(),
+                fresh: HashMap::new(),
+                unsigned: Vec::new(),
             };
             let r = f(&mut b)?;
             let report = b.finish()?;
@@ -396,7 +405,6 @@ struct LogTables<'t> {
     forks: Table<'t, ([u8; 32], u64), [u8; 32]>,
     heads: Table<'t, [u8; 32], u64>,
     arrival: Table<'t, u64, [u8; 32]>,
-    arrival_of: Table<'t, [u8; 32], u64>,
     state: Table<'t, &'static str, &'static [u8]>,
 }
 
@@ -408,7 +416,6 @@ impl<'t> LogTables<'t> {
             forks: txn.open_table(FORKS)?,
             heads: txn.open_table(HEADS)?,
             arrival: txn.open_table(ARRIVAL)?,
-            arrival_of: txn.open_table(ARRIVAL_OF)?,
             state: txn.open_table(STATE)?,
         })
     }
@@ -472,123 +479,6 @@ fn effective_deps_cap(cap: u32) -> u32 {
     }
 }
 
-/// Rebuilds the in-memory state from the database.
-fn load_state(db: &Database) -> Result<State> {
-    let txn = db.begin_read()?;
-    let state_t = txn.open_table(STATE).map_err(|e| match e {
-        redb::TableError::TableDoesNotExist(_) => {
-            Error::Corrupt("not an OpenPact ledger (no state table)".into())
-        }
-        e => e.into(),
-    })?;
-    let pact = state_t
-        .get(STATE_PACT_ID)?
-        .and_then(|v| PactId::from_slice(v.value()))
-        .ok_or_else(|| Error::Corrupt("no pact id in the ledger file".into()))?;
-    let layout = state_t
-        .get(STATE_LAYOUT)?
-        .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
-        .map(u32::from_le_bytes);
-    if layout != Some(LAYOUT_VERSION) {
-        return Err(Error::Corrupt(format!(
-            "ledger layout {layout:?}, this build reads {LAYOUT_VERSION}"
-        )));
-    }
-    let engine = match state_t.get(STATE_ENGINE)? {
-        Some(v) => EngineRow::decode(v.value())
-            .map_err(|_| Error::Corrupt("engine state does not decode".into()))?,
-        None => EngineRow {
-            order_digest: vec![0; 32],
-            view_digest: vec![0; 32],
-            ..Default::default()
-        },
-    };
-    let digest = Digest(
-        engine
-            .view_digest
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Corrupt("view digest".into()))?,
-    );
-    let mut st = State {
-        pact,
-        digest,
-        deps_cap: DEFAULT_DEPS_CAP,
-        epoch: Epoch {
-            number: engine.epoch,
-            indexers: Vec::new(),
-            start: None,
-        },
-        tail: Tail::default(),
-        applied: Vec::new(),
-        heads: BTreeMap::new(),
-        parked: Parked::default(),
-        engine,
-    };
-    if !st.engine.indexer.is_empty() {
-        st.epoch.indexers = vec![key_of(&st.engine.indexer)?];
-    }
-    if !st.engine.epoch_start.is_empty() {
-        st.epoch.start = Some(hash_of(&st.engine.epoch_start)?);
-    }
-    let Ok(entries) = txn.open_table(ENTRIES) else {
-        return Ok(st); // nothing ingested yet
-    };
-    if let Some(g) = entries.get(pact.0)? {
-        let g = decode_stored(g.value())?;
-        if let Some(p) = genesis_params(&g.body) {
-            st.deps_cap = effective_deps_cap(p.deps_cap);
-        }
-        if st.epoch.indexers.is_empty() {
-            st.epoch.indexers = vec![key_of(&g.header.author)?];
-        }
-    }
-    let heads = txn.open_table(HEADS)?;
-    for r in heads.iter()? {
-        let (h, lamport) = r?;
-        let bytes = entries
-            .get(h.value())?
-            .ok_or_else(|| Error::Corrupt("head entry missing".into()))?;
-        let header = decode_stored(bytes.value())?.header;
-        st.heads.insert(
-            EntryHash(h.value()),
-            (lamport.value(), key_of(&header.author)?, header.seq),
-        );
-    }
-    let order = txn.open_table(ViewTable::Order.def())?;
-    let results = txn.open_table(ViewTable::Results.def())?;
-    for r in order.range::<&[u8]>(pos_key(st.engine.confirmed_len).as_slice()..)? {
-        let (_, v) = r?;
-        let row = OrderRow::decode(v.value()).map_err(|_| Error::Corrupt("order row".into()))?;
-        let hash = hash_of(&row.hash)?;
-        let bytes = entries
-            .get(hash.0)?
-            .ok_or_else(|| Error::Corrupt("ordered entry missing".into()))?;
-        st.tail
-            .insert(hash, node_of(&decode_stored(bytes.value())?.header)?);
-        let res = results
-            .get(hash.0.as_slice())?
-            .ok_or_else(|| Error::Corrupt("result row missing".into()))?;
-        let res =
-            ResultRow::decode(res.value()).map_err(|_| Error::Corrupt("result row".into()))?;
-        st.applied.push(AppliedPos {
-            hash,
-            ledger_time: row.ledger_time,
-            time_sensitive: row.time_sensitive,
-            changes_indexers: row.changes_indexers,
-            outcome: Outcome::from_u16(res.outcome as u16)
-                .ok_or_else(|| Error::Corrupt("outcome".into()))?,
-            api_id: res.api_id,
-        });
-    }
-    if st.applied.len() as u64 != st.engine.applied_len - st.engine.confirmed_len {
-        return Err(Error::Corrupt(
-            "order rows do not match the engine state".into(),
-        ));
-    }
-    Ok(st)
-}
-
 /// One write transaction's worth of ingests and appends. See [`Ledger::batch`].
 pub struct Batch<'a, 't> {
     st: &'a mut State,
@@ -598,527 +488,16 @@ pub struct Batch<'a, 't> {
     appended: Vec<EntryHash>,
     /// Outcomes of rolled-back entries, to tell whether re-applying changed them.
     before: HashMap<EntryHash, Outcome>,
+    /// Entries stored by this batch, decoded: applied from memory, and the first apply of each
+    /// assigns its arrival number.
+    fresh: HashMap<EntryHash, Fresh>,
+    /// This batch's appends, encoded and chained but not yet signed (signed together at the end).
+    unsigned: Vec<(entry::Unsigned, Signer)>,
 }
 
-impl Batch<'_, '_> {
-    /// Ingests an entry received from a peer, as its exact bytes. Invalid entries are reported
-    /// (and announced), not stored; an `Err` is a storage failure.
-    pub fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested> {
-        let e = match entry::verify(bytes, &self.st.pact, self.st.deps_cap) {
-            Ok(e) => e,
-            Err(reason) => {
-                let hash = wire::SignedEntry::decode(bytes)
-                    .ok()
-                    .map(|s| entry::entry_hash(&s.header));
-                self.events.push(Event::InvalidEntry {
-                    hash,
-                    reason: reason.clone(),
-                });
-                return Ok(Ingested::Invalid(reason));
-            }
-        };
-        let hash = e.hash;
-        if self.log.entries.get(hash.0)?.is_some() || self.st.parked.entries.contains_key(&hash) {
-            return Ok(Ingested::Duplicate(hash));
-        }
-        let first = self.insert_or_park(e)?;
-        // Release entries that waited for this one, transitively.
-        let mut ready = vec![hash];
-        while let Some(h) = ready.pop() {
-            let Some(waiters) = self.st.parked.waiting.remove(&h) else {
-                continue;
-            };
-            for w in waiters {
-                let Some(pe) = self.st.parked.entries.remove(&w) else {
-                    continue;
-                };
-                if let Ingested::New(nh) = self.insert_or_park(pe)? {
-                    ready.push(nh);
-                }
-            }
-        }
-        Ok(first)
-    }
-
-    /// Looks up lamport, author and seq of a known entry.
-    fn known(&self, h: &EntryHash) -> Result<Option<(u64, MemberKey, u64)>> {
-        if let Some(n) = self.st.tail.get(h) {
-            return Ok(Some((n.lamport, n.author, n.seq)));
-        }
-        match self.log.entries.get(h.0)? {
-            None => Ok(None),
-            Some(b) => {
-                let header = decode_stored(b.value())?.header;
-                Ok(Some((header.lamport, key_of(&header.author)?, header.seq)))
-            }
-        }
-    }
-
-    fn insert_or_park(&mut self, e: VerifiedEntry) -> Result<Ingested> {
-        let hash = e.hash;
-        let h = &e.header;
-        // A genesis entry that verified is this pact's genesis (it hashes to the pact id).
-        if !e.is_genesis() {
-            if h.deps.len() > self.st.deps_cap as usize {
-                return self.invalid(Some(hash), Invalid::BadDeps);
-            }
-            let mut missing = Vec::new();
-            let mut max_lamport = 0;
-            if let Some(prev) = h.prev {
-                match self.known(&prev)? {
-                    None => missing.push(prev),
-                    Some((l, author, seq)) => {
-                        if author != h.author || seq + 1 != h.seq {
-                            return self.invalid(Some(hash), Invalid::BrokenChain);
-                        }
-                        max_lamport = l;
-                    }
-                }
-            }
-            for d in &h.deps {
-                match self.known(&d.hash)? {
-                    None => missing.push(d.hash),
-                    Some((l, author, seq)) => {
-                        if author != d.author || seq != d.seq {
-                            return self.invalid(Some(hash), Invalid::BadDep);
-                        }
-                        max_lamport = max_lamport.max(l);
-                    }
-                }
-            }
-            if !missing.is_empty() {
-                self.park(e, &missing);
-                return Ok(Ingested::Parked { hash, missing });
-            }
-            if h.lamport != max_lamport + 1 {
-                return self.invalid(
-                    Some(hash),
-                    Invalid::Lamport {
-                        got: h.lamport,
-                        expected: max_lamport + 1,
-                    },
-                );
-            }
-        }
-        self.store(&e)?;
-        Ok(Ingested::New(hash))
-    }
-
-    fn invalid(&mut self, hash: Option<EntryHash>, reason: Invalid) -> Result<Ingested> {
-        self.events.push(Event::InvalidEntry {
-            hash,
-            reason: reason.clone(),
-        });
-        Ok(Ingested::Invalid(reason))
-    }
-
-    fn park(&mut self, e: VerifiedEntry, missing: &[EntryHash]) {
-        let p = &mut self.st.parked;
-        for m in missing {
-            p.waiting.entry(*m).or_default().push(e.hash);
-        }
-        p.arrival.push_back(e.hash);
-        p.entries.insert(e.hash, e);
-        while p.entries.len() > PARKED_CAP {
-            let Some(old) = p.arrival.pop_front() else {
-                break;
-            };
-            p.entries.remove(&old);
-        }
-    }
-
-    /// Stores a chain-checked entry and adds it to the tail.
-    fn store(&mut self, e: &VerifiedEntry) -> Result<()> {
-        let h = &e.header;
-        self.log.entries.insert(e.hash.0, e.bytes.as_slice())?;
-        let slot = (h.author.0, h.seq);
-        let first = self.log.by_author.get(slot)?.map(|v| EntryHash(v.value()));
-        match first {
-            None => {
-                self.log.by_author.insert(slot, e.hash.0)?;
-            }
-            Some(first) if first != e.hash => {
-                if self.log.forks.get(slot)?.is_none() {
-                    self.log.forks.insert(slot, e.hash.0)?;
-                }
-                self.events.push(Event::ForkDetected {
-                    author: h.author,
-                    seq: h.seq,
-                    first,
-                    second: e.hash,
-                });
-            }
-            Some(_) => {}
-        }
-        let mut parents = Vec::with_capacity(h.deps.len() + 1);
-        parents.extend(h.prev);
-        parents.extend(h.deps.iter().map(|d| d.hash));
-        for p in &parents {
-            if self.st.heads.remove(p).is_some() {
-                self.log.heads.remove(p.0)?;
-            }
-        }
-        self.st.heads.insert(e.hash, (h.lamport, h.author, h.seq));
-        self.log.heads.insert(e.hash.0, h.lamport)?;
-        if e.is_genesis() {
-            if let Some(p) = genesis_params(&e.body) {
-                self.st.deps_cap = effective_deps_cap(p.deps_cap);
-            }
-            self.st.epoch = Epoch {
-                number: 0,
-                indexers: vec![h.author],
-                start: None,
-            };
-            self.st.engine.indexer = h.author.0.to_vec();
-        }
-        self.st.tail.insert(
-            e.hash,
-            Node {
-                author: h.author,
-                seq: h.seq,
-                lamport: h.lamport,
-                time_ms: h.time_ms,
-                parents,
-            },
-        );
-        Ok(())
-    }
-
-    /// Appends a local entry by `signer` with the given body. Refused (changing nothing) when
-    /// the signer is not an active member or the body breaks its schema.
-    pub fn append(&mut self, signer: &Signer, body: wire::Body, now_ms: u64) -> Result<EntryHash> {
-        let author = signer.public();
-        if self.st.epoch.indexers.is_empty() {
-            return Err(Error::refused(
-                Code::PactNotReady,
-                "The pact's genesis entry has not arrived yet.",
-            ));
-        }
-        let member: Option<MemberRow> = self.view.get_row(ViewTable::Members, &author.0)?;
-        if !member.is_some_and(|m| m.active) {
-            return Err(Error::refused(
-                Code::NotAMember,
-                "This peer is not a member of the pact yet. Redeem an invite first.",
-            ));
-        }
-        if let Err(code) = check_body(&body) {
-            return Err(Error::refused(
-                code,
-                format!("entry validation failed: {}", code.as_str()),
-            ));
-        }
-        let own = self
-            .log
-            .by_author
-            .range((author.0, 0)..=(author.0, u64::MAX))?
-            .next_back()
-            .transpose()?
-            .map(|(k, v)| (k.value().1, EntryHash(v.value())));
-        let (seq, prev) = match own {
-            Some((s, h)) => (s + 1, Some(h)),
-            None => (0, None),
-        };
-        let mut max_lamport = match &prev {
-            Some(p) => self.known(p)?.map_or(0, |k| k.0),
-            None => 0,
-        };
-        // Deps: other authors' heads, most recent first, up to the cap.
-        let mut heads: Vec<(u64, EntryHash, MemberKey, u64)> = self
-            .st
-            .heads
-            .iter()
-            .filter(|(_, (_, a, _))| *a != author)
-            .map(|(h, (l, a, s))| (*l, *h, *a, *s))
-            .collect();
-        heads.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-        heads.truncate(self.st.deps_cap as usize);
-        let mut deps = Vec::with_capacity(heads.len());
-        for (l, hash, a, seq) in heads {
-            deps.push(EntryRef {
-                author: a,
-                seq,
-                hash,
-            });
-            max_lamport = max_lamport.max(l);
-        }
-        let e = entry::sign(
-            signer,
-            Draft {
-                pact: self.st.pact,
-                seq,
-                prev,
-                deps,
-                lamport: max_lamport + 1,
-                epoch: self.st.epoch.number,
-                time_ms: now_ms,
-                body,
-            },
-        );
-        self.store(&e)?;
-        self.appended.push(e.hash);
-        Ok(e.hash)
-    }
-
-    /// Whether unconfirmed entries are waiting (an anchor by the indexer would confirm them).
-    pub fn has_unconfirmed(&self) -> bool {
-        !self.st.tail.is_empty()
-    }
-
-    /// Reconciles, records the engine state, and builds the report.
-    fn finish(mut self) -> Result<CommitReport> {
-        self.reconcile()?;
-        let st = &mut *self.st;
-        st.engine.view_digest = self.view.digest().0.to_vec();
-        st.digest = self.view.digest();
-        self.log
-            .state
-            .insert(STATE_ENGINE, st.engine.encode_to_vec().as_slice())?;
-        let mut appended = Vec::with_capacity(self.appended.len());
-        for h in &self.appended {
-            let row: ResultRow = self
-                .view
-                .get_row(ViewTable::Results, &h.0)?
-                .ok_or_else(|| Error::Corrupt("appended entry has no result".into()))?;
-            appended.push(AppendResult {
-                hash: *h,
-                api_id: row.api_id,
-                pos: row.pos,
-                outcome: Outcome::from_u16(row.outcome as u16)
-                    .ok_or_else(|| Error::Corrupt("outcome".into()))?,
-                confirmed: row.pos < st.engine.confirmed_len,
-            });
-        }
-        Ok(CommitReport {
-            events: self.events,
-            appended,
-        })
-    }
-
-    fn reconcile(&mut self) -> Result<()> {
-        while let Some(anchor) = SingleIndexer.next_anchor(&self.st.tail, &self.st.epoch) {
-            let segment = self.st.tail.causal_past(&anchor);
-            let anchor_time = self.st.tail.get(&anchor).map_or(0, |n| n.time_ms);
-            let ledger_time = self.st.engine.ledger_time.max(anchor_time);
-            self.align(&segment, ledger_time, true)?;
-            self.confirm(segment.len(), anchor, ledger_time)?;
-        }
-        let desired: Vec<EntryHash> = self.st.tail.in_order().collect();
-        let ledger_time = self.st.engine.ledger_time;
-        self.align(&desired, ledger_time, false)
-    }
-
-    /// Makes the positions from `confirmed_len` on hold `desired`, applied with `ledger_time`:
-    /// keeps the longest matching prefix, rolls back everything after it, applies the rest.
-    /// With `confirming`, `desired` is a segment about to be confirmed (no undo rows kept) and
-    /// applied positions after it may stay.
-    fn align(&mut self, desired: &[EntryHash], ledger_time: u64, confirming: bool) -> Result<()> {
-        let base = self.st.engine.confirmed_len;
-        let applied = &self.st.applied;
-        let k = desired
-            .iter()
-            .zip(applied.iter())
-            .take_while(|(d, a)| {
-                **d == a.hash && (!a.time_sensitive || a.ledger_time == ledger_time)
-            })
-            .count();
-        if k < desired.len() || (!confirming && applied.len() > k) {
-            self.rollback_to(base + k as u64)?;
-        }
-        for (j, hash) in desired.iter().enumerate().skip(k) {
-            self.apply_at(base + j as u64, *hash, ledger_time, !confirming)?;
-        }
-        Ok(())
-    }
-
-    /// Rolls back applied positions from the end down to `pos`.
-    fn rollback_to(&mut self, pos: u64) -> Result<()> {
-        let end = self.st.engine.applied_len;
-        if pos >= end {
-            return Ok(());
-        }
-        for p in (pos..end).rev() {
-            self.view.rollback_position(p)?;
-        }
-        let keep = (pos - self.st.engine.confirmed_len) as usize;
-        for a in self.st.applied.drain(keep..) {
-            self.before.entry(a.hash).or_insert(a.outcome);
-        }
-        self.st.engine.applied_len = pos;
-        self.events.push(Event::TailRolledBack {
-            from_pos: pos,
-            count: end - pos,
-        });
-        Ok(())
-    }
-
-    fn apply_at(
-        &mut self,
-        pos: u64,
-        hash: EntryHash,
-        ledger_time: u64,
-        persist: bool,
-    ) -> Result<()> {
-        debug_assert_eq!(pos, self.st.engine.applied_len);
-        let stored = {
-            let b = self
-                .log
-                .entries
-                .get(hash.0)?
-                .ok_or_else(|| Error::Corrupt("entry to apply is missing".into()))?;
-            decode_stored(b.value())?
-        };
-        let author = key_of(&stored.header.author)?;
-        let seq = stored.header.seq;
-        let genesis = genesis_params(&stored.body).is_some() && seq == 0;
-        self.view.begin_entry(pos, persist);
-        let api_id = if genesis {
-            String::new()
-        } else {
-            let base = crate::keys::api_id(&author, seq);
-            let id = match self.view.get(ViewTable::ApiIds, base.as_bytes())? {
-                Some(h) if h.as_slice() != hash.0.as_slice() => {
-                    format!("{base}~{}", hex::encode(&hash.0[..2]))
-                }
-                _ => base,
-            };
-            self.view.put(ViewTable::ApiIds, id.as_bytes(), &hash.0)?;
-            id
-        };
-        let ctx = ApplyCtx::new(
-            pos,
-            hash,
-            author,
-            seq,
-            &api_id,
-            self.st.pact,
-            &stored.body,
-            ledger_time,
-        );
-        let applied = apply_entry(&mut self.view, &ctx)?;
-        let outcome = applied.outcome;
-        let time_sensitive = ctx.time_sensitive();
-        let changes_indexers = applied.new_indexers.is_some();
-        self.view.put_row(
-            ViewTable::Results,
-            &hash.0,
-            &ResultRow {
-                pos,
-                outcome: outcome.to_u16() as u32,
-                api_id: api_id.clone(),
-            },
-        )?;
-        self.view.put_row(
-            ViewTable::Order,
-            &pos_key(pos),
-            &OrderRow {
-                hash: hash.0.to_vec(),
-                ledger_time,
-                time_sensitive,
-                changes_indexers,
-            },
-        )?;
-        self.view.end_entry()?;
-        self.st.engine.applied_len = pos + 1;
-        if self.log.arrival_of.get(hash.0)?.is_none() {
-            let arrival = self.st.engine.next_arrival;
-            self.st.engine.next_arrival += 1;
-            self.log.arrival.insert(arrival, hash.0)?;
-            self.log.arrival_of.insert(hash.0, arrival)?;
-            self.events.push(Event::Applied {
-                hash,
-                api_id: api_id.clone(),
-                pos,
-                outcome,
-                arrival,
-            });
-        } else if let Some(before) = self.before.get(&hash)
-            && *before != outcome
-        {
-            self.events.push(Event::OutcomeChanged {
-                hash,
-                api_id: api_id.clone(),
-                pos,
-                before: *before,
-                after: outcome,
-            });
-            self.before.insert(hash, outcome);
-        }
-        self.st.applied.push(AppliedPos {
-            hash,
-            ledger_time,
-            time_sensitive,
-            changes_indexers,
-            outcome,
-            api_id,
-        });
-        Ok(())
-    }
-
-    /// Confirms the first `n` applied tail positions: the segment of `anchor`.
-    fn confirm(&mut self, n: usize, anchor: EntryHash, ledger_time: u64) -> Result<()> {
-        let base = self.st.engine.confirmed_len;
-        let mut digest: [u8; 32] = self
-            .st
-            .engine
-            .order_digest
-            .as_slice()
-            .try_into()
-            .unwrap_or([0; 32]);
-        let mut new_indexers = None;
-        for (i, a) in self.st.applied.drain(..n).enumerate() {
-            digest = blake3::Hasher::new_derive_key(ORDER_DIGEST_CONTEXT)
-                .update(&digest)
-                .update(&a.hash.0)
-                .finalize()
-                .into();
-            self.st.tail.remove(&a.hash);
-            if a.changes_indexers {
-                new_indexers = Some(a.hash);
-            }
-            self.events.push(Event::Confirmed {
-                hash: a.hash,
-                api_id: a.api_id,
-                pos: base + i as u64,
-                outcome: a.outcome,
-            });
-        }
-        let e = &mut self.st.engine;
-        e.order_digest = digest.to_vec();
-        e.confirmed_len = base + n as u64;
-        e.ledger_time = ledger_time;
-        e.anchors += 1;
-        e.last_anchor = anchor.0.to_vec();
-        self.view.forget_undo_below(e.confirmed_len)?;
-        if let Some(changer) = new_indexers {
-            let keys = self.indexers_set_by(&changer)?;
-            let e = &mut self.st.engine;
-            e.epoch += 1;
-            e.epoch_start = anchor.0.to_vec();
-            e.indexer = keys.first().map(|k| k.0.to_vec()).unwrap_or_default();
-            self.st.epoch = Epoch {
-                number: e.epoch,
-                indexers: keys,
-                start: Some(anchor),
-            };
-        }
-        Ok(())
-    }
-
-    /// The indexer set named by the (applied) `SetIndexers` op of a stored entry.
-    fn indexers_set_by(&self, hash: &EntryHash) -> Result<Vec<MemberKey>> {
-        let b = self
-            .log
-            .entries
-            .get(hash.0)?
-            .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
-        let body = decode_stored(b.value())?.body;
-        let mut keys = Vec::new();
-        for op in body.ops {
-            if let Some(wire::op::Op::SetIndexers(s)) = op.op {
-                keys = s.keys.iter().map(|k| key_of(k)).collect::<Result<_>>()?;
-            }
-        }
-        keys.sort();
-        Ok(keys)
-    }
+/// An entry stored by the current batch.
+struct Fresh {
+    body: wire::Body,
+    /// Whether it has been applied (and given its arrival number) yet.
+    applied: bool,
 }

@@ -105,7 +105,8 @@ pub struct EntryView {
     pub system_ops: Vec<wire::op::Op>,
     /// API ids it refers to: the task of a task state change, the parent of a reply.
     pub refs: Vec<String>,
-    /// The ledger time it was applied with.
+    /// The ledger time it was judged by: its segment's time once confirmed; 0 while it is
+    /// unconfirmed and did not depend on time.
     pub ledger_time: u64,
 }
 
@@ -230,7 +231,7 @@ impl ViewReader {
             return Ok(EngineRow::default());
         };
         match state.get(STATE_ENGINE)? {
-            Some(v) => decode(STATE, v.value()),
+            Some(v) => decode(STATE.name(), v.value()),
             None => Ok(EngineRow::default()),
         }
     }
@@ -250,7 +251,7 @@ impl ViewReader {
                 b.try_into().map_err(|_| bad())
             }
         };
-        let applied_len = self.rows(ViewTable::Order)?.len()?;
+        let applied_len = e.applied_len;
         let (entries_stored, forks) = (self.log_len(ENTRIES)?, self.log_len(FORKS)?);
         Ok(LedgerStatus {
             pact: self.pact,
@@ -453,7 +454,7 @@ impl ViewReader {
         let by_kind = self.rows(ViewTable::ByKind)?;
         let any = match kind {
             Some(k) => by_kind.has_prefix(&[k as u8])?,
-            None => by_kind.len()? > 0,
+            None => by_kind.has_prefix(&[])?,
         };
         if !any {
             return Ok(None);
@@ -473,7 +474,7 @@ impl ViewReader {
             if k.as_slice() != pos_key(out.len() as u64) {
                 return Err(table.corrupt());
             }
-            let o: OrderRow = decode(ViewTable::Order.def(), &v)?;
+            let o: OrderRow = decode(ViewTable::Order.name(), &v)?;
             out.push(o.entry_hash().ok_or_else(|| table.corrupt())?);
         }
         Ok(out)

@@ -24,11 +24,9 @@ pub(crate) const FORKS: TableDefinition<([u8; 32], u64), [u8; 32]> =
 pub(crate) const HEADS: TableDefinition<[u8; 32], u64> = TableDefinition::new("log.heads");
 /// `arrival seq → entry hash`, assigned at an entry's first apply (the changes feed).
 pub(crate) const ARRIVAL: TableDefinition<u64, [u8; 32]> = TableDefinition::new("peer.arrival");
-/// `entry hash → arrival seq`.
-pub(crate) const ARRIVAL_OF: TableDefinition<[u8; 32], u64> =
-    TableDefinition::new("peer.arrival_of");
-/// `(position, counter) → undo record` for tail positions.
-pub(crate) const UNDO: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("peer.undo");
+/// Prefix in [`VIEW`] of the undo rows: `UNDO_PREFIX ‖ pos BE ‖ counter BE → undo record`, for
+/// tail positions. Per peer and transient, so outside the digest.
+pub(crate) const UNDO_PREFIX: u8 = 0xF0;
 /// Named scalar state: see the `STATE_*` keys.
 pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("peer.state");
 
@@ -43,7 +41,8 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 
 // ---- replicated tables (in the view digest) ----
 
-/// A replicated byte table, identified by a stable number that is part of the digest.
+/// A replicated table, identified by a stable number that is part of the digest and of its keys
+/// in [`VIEW`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum ViewTable {
@@ -110,9 +109,9 @@ impl ViewTable {
         ViewTable::ALL.iter().copied().find(|t| *t as u8 == id)
     }
 
-    /// The redb definition.
-    pub(crate) fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
-        TableDefinition::new(match self {
+    /// The table's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
             ViewTable::Order => "view.order",
             ViewTable::Results => "view.results",
             ViewTable::ApiIds => "view.api_ids",
@@ -130,9 +129,21 @@ impl ViewTable {
             ViewTable::InviteOrder => "view.invite_order",
             ViewTable::Pact => "view.pact",
             ViewTable::Frozen => "view.frozen",
-        })
+        }
+    }
+
+    /// `table id ‖ key`: where a row of this table lives in [`VIEW`].
+    pub fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + key.len());
+        k.push(self as u8);
+        k.extend_from_slice(key);
+        k
     }
 }
+
+/// Every replicated table lives in this one redb table, each under its one-byte id, so a commit
+/// rewrites the pages of one B-tree rather than of seventeen.
+pub const VIEW: TableDefinition<&[u8], &[u8]> = TableDefinition::new("view");
 
 /// The kind of an app entry, as indexed in [`ViewTable::ByKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -294,7 +305,8 @@ pub struct OrderRow {
     /// The entry at this position.
     #[prost(bytes = "vec", tag = "1")]
     pub hash: Vec<u8>,
-    /// The ledger time it was applied with.
+    /// The ledger time it was judged by: its segment's time once confirmed; 0 while it is
+    /// unconfirmed and did not read the time (so the row is the same on every peer).
     #[prost(uint64, tag = "2")]
     pub ledger_time: u64,
     /// Whether its apply read the ledger time (so a new time means a new apply).

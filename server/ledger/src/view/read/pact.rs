@@ -1,7 +1,5 @@
 //! Who and what the pact is: its parameters, its members, its invites.
 
-use redb::TableHandle;
-
 use super::ViewReader;
 use super::rows::{self, decode};
 use crate::entry::{DEFAULT_CLAIM_TTL_MS, DEFAULT_DEPS_CAP};
@@ -83,7 +81,7 @@ impl ViewReader {
         let Some(p) = self.pact_row()? else {
             return Ok(None);
         };
-        let corrupt = || rows::corrupt(ViewTable::Pact.def().name());
+        let corrupt = || rows::corrupt(ViewTable::Pact.name());
         let key = |b: &[u8]| MemberKey::from_slice(b).ok_or_else(corrupt);
         Ok(Some(PactView {
             creator: key(&p.creator)?,
@@ -111,7 +109,7 @@ impl ViewReader {
         for row in table.all()? {
             let (k, v) = row?;
             let key = MemberKey::from_slice(&k).ok_or_else(|| table.corrupt())?;
-            let m: MemberRow = decode(ViewTable::Members.def(), &v)?;
+            let m: MemberRow = decode(ViewTable::Members.name(), &v)?;
             out.push(MemberView {
                 key,
                 handle: key.handle(),

@@ -2,7 +2,7 @@
 //! position-ordered walks over one index prefix, entry lookup and decoding, and list cursors.
 
 use prost::Message;
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTableMetadata, TableDefinition, TableHandle};
+use redb::{ReadOnlyTable, ReadTransaction, TableDefinition, TableHandle};
 
 use super::{EntryView, Order};
 use crate::code::{Code, Outcome};
@@ -10,7 +10,7 @@ use crate::entry::is_app_op;
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
 use crate::view::tables::{
-    ENTRIES, Kind, OrderRow, ResultRow, ViewTable, pos_key, prefixed_pos, trailing_pos,
+    ENTRIES, Kind, OrderRow, ResultRow, VIEW, ViewTable, pos_key, prefixed_pos, trailing_pos,
 };
 use crate::wire;
 
@@ -35,12 +35,13 @@ pub(super) fn corrupt(table: &str) -> Error {
     Error::Corrupt(format!("bad row in {table}"))
 }
 
-/// Decodes a prost row stored in `table`.
-pub(super) fn decode<M: Message + Default>(table: impl TableHandle, bytes: &[u8]) -> Result<M> {
-    M::decode(bytes).map_err(|_| corrupt(table.name()))
+/// Decodes a prost row stored in the table named `table`.
+pub(super) fn decode<M: Message + Default>(table: &str, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|_| corrupt(table))
 }
 
-/// One replicated byte table of the snapshot.
+/// One replicated table of the snapshot: its rows in [`VIEW`] under its id byte. Keys given
+/// and returned here are the table's own, without the id.
 pub(super) struct Rows {
     table: ViewTable,
     inner: Option<ByteTable>,
@@ -50,19 +51,20 @@ impl Rows {
     pub(super) fn open(txn: &ReadTransaction, table: ViewTable) -> Result<Rows> {
         Ok(Rows {
             table,
-            inner: open(txn, table.def())?,
+            inner: open(txn, VIEW)?,
         })
     }
 
     pub(super) fn corrupt(&self) -> Error {
-        corrupt(self.table.def().name())
+        corrupt(self.table.name())
     }
 
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(t) = &self.inner else {
             return Ok(None);
         };
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        Ok(t.get(self.table.key(key).as_slice())?
+            .map(|v| v.value().to_vec()))
     }
 
     pub(super) fn row<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
@@ -78,14 +80,7 @@ impl Rows {
         let Some(t) = &self.inner else {
             return Ok(false);
         };
-        Ok(t.get(key)?.is_some())
-    }
-
-    pub(super) fn len(&self) -> Result<u64> {
-        match &self.inner {
-            Some(t) => Ok(t.len()?),
-            None => Ok(0),
-        }
+        Ok(t.get(self.table.key(key).as_slice())?.is_some())
     }
 
     /// Whether any key starts with `prefix` (one seek).
@@ -93,8 +88,9 @@ impl Rows {
         let Some(t) = &self.inner else {
             return Ok(false);
         };
-        match t.range::<&[u8]>(prefix..)?.next() {
-            Some(r) => Ok(r?.0.value().starts_with(prefix)),
+        let full = self.table.key(prefix);
+        match t.range::<&[u8]>(full.as_slice()..)?.next() {
+            Some(r) => Ok(r?.0.value().starts_with(&full)),
             None => Ok(false),
         }
     }
@@ -102,8 +98,9 @@ impl Rows {
     /// Every row in key order. Only for reads whose answer is the whole table (members, invites,
     /// the debug order, the canonical dump).
     pub(super) fn all(&self) -> Result<AllRows> {
+        let id = self.table as u8;
         let range = match &self.inner {
-            Some(t) => Some(t.range::<&[u8]>(..)?),
+            Some(t) => Some(t.range::<&[u8]>([id].as_slice()..[id + 1].as_slice())?),
             None => None,
         };
         Ok(AllRows { range })
@@ -132,14 +129,15 @@ impl Rows {
                 None => return Ok(empty),
             },
         };
-        let (lo, hi) = (prefixed_pos(prefix, lo), prefixed_pos(prefix, hi));
+        let full = self.table.key(prefix);
+        let (lo, hi) = (prefixed_pos(&full, lo), prefixed_pos(&full, hi));
         // Keys are `prefix ‖ pos` and no prefix of a table is a prefix of another (fixed widths or
         // length-prefixed strings), so this range holds exactly the prefix's rows.
         let range = t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
         Ok(PosWalk {
             range: Some(range),
             order,
-            key_len: prefix.len() + 8,
+            key_len: full.len() + 8,
             table: self.table,
         })
     }
@@ -157,7 +155,7 @@ impl Iterator for AllRows {
         let item = self.range.as_mut()?.next()?;
         Some(
             item.map_err(Error::from)
-                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())),
+                .map(|(k, v)| (k.value()[1..].to_vec(), v.value().to_vec())),
         )
     }
 }
@@ -183,7 +181,7 @@ impl Iterator for PosWalk {
             let k = k.value();
             match trailing_pos(k) {
                 Some(pos) if k.len() == self.key_len => Ok((pos, v.value().to_vec())),
-                _ => Err(corrupt(self.table.def().name())),
+                _ => Err(corrupt(self.table.name())),
             }
         }))
     }
@@ -257,9 +255,9 @@ pub(super) struct Decoded {
 }
 
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<Decoded> {
-    let signed = decode::<wire::SignedEntry>(ENTRIES, bytes)?;
-    let header = decode::<wire::EntryHeader>(ENTRIES, &signed.header)?;
-    let body = decode::<wire::Body>(ENTRIES, &signed.body)?;
+    let signed = decode::<wire::SignedEntry>(ENTRIES.name(), bytes)?;
+    let header = decode::<wire::EntryHeader>(ENTRIES.name(), &signed.header)?;
+    let body = decode::<wire::Body>(ENTRIES.name(), &signed.body)?;
     Ok(Decoded {
         author: MemberKey::from_slice(&header.author).ok_or_else(|| corrupt(ENTRIES.name()))?,
         seq: header.seq,

@@ -1,0 +1,394 @@
+//! Ingesting entries from peers and appending local ones, inside one batch.
+
+use prost::Message as _;
+use redb::ReadableTable;
+
+use super::{
+    AppendResult, Batch, CommitReport, Event, Fresh, Ingested, PARKED_CAP, decode_stored,
+    effective_deps_cap, genesis_params, key_of,
+};
+use crate::code::{Code, Outcome};
+use crate::entry::{self, Draft, EntryRef, Header, VerifiedEntry};
+use crate::error::{Error, Invalid, Result};
+use crate::keys::{EntryHash, MemberKey, Signer};
+use crate::order::{Epoch, Node};
+use crate::view::apply::check_body;
+use crate::view::tables::{MemberRow, ResultRow, STATE_ENGINE, ViewTable};
+use crate::wire;
+
+impl Batch<'_, '_> {
+    /// Ingests an entry received from a peer, as its exact bytes. Invalid entries are reported
+    /// (and announced), not stored; an `Err` is a storage failure.
+    pub fn ingest(&mut self, bytes: &[u8]) -> Result<Ingested> {
+        // Exact duplicates are common in sync: know them before paying for verification. Bytes
+        // that share a known entry's header but differ are verified like any other.
+        let hash = wire::SignedEntry::decode(bytes)
+            .ok()
+            .map(|s| entry::entry_hash(&s.header));
+        if let Some(h) = hash {
+            let stored = self
+                .log
+                .entries
+                .get(h.0)?
+                .is_some_and(|v| v.value() == bytes);
+            let parked = self
+                .st
+                .parked
+                .entries
+                .get(&h)
+                .is_some_and(|e| e.bytes == bytes);
+            if stored || parked {
+                return Ok(Ingested::Duplicate(h));
+            }
+        }
+        let e = match entry::verify(bytes, &self.st.pact, self.st.deps_cap) {
+            Ok(e) => e,
+            Err(reason) => {
+                self.events.push(Event::InvalidEntry {
+                    hash,
+                    reason: reason.clone(),
+                });
+                return Ok(Ingested::Invalid(reason));
+            }
+        };
+        let hash = e.hash;
+        if self.st.tail.get(&hash).is_some()
+            || self.st.parked.entries.contains_key(&hash)
+            || self.log.entries.get(hash.0)?.is_some()
+        {
+            return Ok(Ingested::Duplicate(hash));
+        }
+        let first = self.insert_or_park(e)?;
+        // Release entries that waited for this one, transitively.
+        let mut ready = vec![hash];
+        while let Some(h) = ready.pop() {
+            let Some(waiters) = self.st.parked.waiting.remove(&h) else {
+                continue;
+            };
+            for w in waiters {
+                let Some(pe) = self.st.parked.entries.remove(&w) else {
+                    continue;
+                };
+                if let Ingested::New(nh) = self.insert_or_park(pe)? {
+                    ready.push(nh);
+                }
+            }
+        }
+        Ok(first)
+    }
+
+    /// Looks up lamport, author and seq of a known entry.
+    fn known(&self, h: &EntryHash) -> Result<Option<(u64, MemberKey, u64)>> {
+        if let Some(n) = self.st.tail.get(h) {
+            return Ok(Some((n.lamport, n.author, n.seq)));
+        }
+        if let Some((l, a, s)) = self.st.heads.get(h) {
+            return Ok(Some((*l, *a, *s)));
+        }
+        match self.log.entries.get(h.0)? {
+            None => Ok(None),
+            Some(b) => {
+                let header = decode_stored(b.value())?.header;
+                Ok(Some((header.lamport, key_of(&header.author)?, header.seq)))
+            }
+        }
+    }
+
+    fn insert_or_park(&mut self, e: VerifiedEntry) -> Result<Ingested> {
+        let hash = e.hash;
+        let h = &e.header;
+        // A genesis entry that verified is this pact's genesis (it hashes to the pact id).
+        if !e.is_genesis() {
+            if h.deps.len() > self.st.deps_cap as usize {
+                return self.invalid(Some(hash), Invalid::BadDeps);
+            }
+            let mut missing = Vec::new();
+            let mut max_lamport = 0;
+            if let Some(prev) = h.prev {
+                match self.known(&prev)? {
+                    None => missing.push(prev),
+                    Some((l, author, seq)) => {
+                        if author != h.author || seq + 1 != h.seq {
+                            return self.invalid(Some(hash), Invalid::BrokenChain);
+                        }
+                        max_lamport = l;
+                    }
+                }
+            }
+            for d in &h.deps {
+                match self.known(&d.hash)? {
+                    None => missing.push(d.hash),
+                    Some((l, author, seq)) => {
+                        if author != d.author || seq != d.seq {
+                            return self.invalid(Some(hash), Invalid::BadDep);
+                        }
+                        max_lamport = max_lamport.max(l);
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                self.park(e, &missing);
+                return Ok(Ingested::Parked { hash, missing });
+            }
+            if h.lamport != max_lamport + 1 {
+                return self.invalid(
+                    Some(hash),
+                    Invalid::Lamport {
+                        got: h.lamport,
+                        expected: max_lamport + 1,
+                    },
+                );
+            }
+        }
+        let VerifiedEntry {
+            hash,
+            bytes,
+            header,
+            body,
+            ..
+        } = e;
+        self.store(hash, &header, body, Some(&bytes))?;
+        Ok(Ingested::New(hash))
+    }
+
+    fn invalid(&mut self, hash: Option<EntryHash>, reason: Invalid) -> Result<Ingested> {
+        self.events.push(Event::InvalidEntry {
+            hash,
+            reason: reason.clone(),
+        });
+        Ok(Ingested::Invalid(reason))
+    }
+
+    fn park(&mut self, e: VerifiedEntry, missing: &[EntryHash]) {
+        let p = &mut self.st.parked;
+        for m in missing {
+            p.waiting.entry(*m).or_default().push(e.hash);
+        }
+        p.arrival.push_back(e.hash);
+        p.entries.insert(e.hash, e);
+        while p.entries.len() > PARKED_CAP {
+            let Some(old) = p.arrival.pop_front() else {
+                break;
+            };
+            p.entries.remove(&old);
+        }
+    }
+
+    /// Stores a chain-checked entry and adds it to the tail. `bytes` is `None` for a local
+    /// append still waiting for its signature; [`Batch::finish`] writes it once signed.
+    fn store(
+        &mut self,
+        hash: EntryHash,
+        h: &Header,
+        body: wire::Body,
+        bytes: Option<&[u8]>,
+    ) -> Result<()> {
+        if let Some(bytes) = bytes {
+            self.log.entries.insert(hash.0, bytes)?;
+        }
+        let slot = (h.author.0, h.seq);
+        let first = self.log.by_author.get(slot)?.map(|v| EntryHash(v.value()));
+        match first {
+            None => {
+                self.log.by_author.insert(slot, hash.0)?;
+            }
+            Some(first) if first != hash => {
+                if self.log.forks.get(slot)?.is_none() {
+                    self.log.forks.insert(slot, hash.0)?;
+                }
+                self.st.fork_slots.insert((h.author, h.seq));
+                self.events.push(Event::ForkDetected {
+                    author: h.author,
+                    seq: h.seq,
+                    first,
+                    second: hash,
+                });
+            }
+            Some(_) => {}
+        }
+        let mut parents = Vec::with_capacity(h.deps.len() + 1);
+        parents.extend(h.prev);
+        parents.extend(h.deps.iter().map(|d| d.hash));
+        for p in &parents {
+            if self.st.heads.remove(p).is_some() {
+                self.log.heads.remove(p.0)?;
+            }
+        }
+        self.st.heads.insert(hash, (h.lamport, h.author, h.seq));
+        self.log.heads.insert(hash.0, h.lamport)?;
+        if let Some(p) = genesis_params(&body)
+            && h.seq == 0
+        {
+            self.st.deps_cap = effective_deps_cap(p.deps_cap);
+            self.st.epoch = Epoch {
+                number: 0,
+                indexers: vec![h.author],
+                start: None,
+            };
+            self.st.engine.indexer = h.author.0.to_vec();
+        }
+        self.fresh.insert(
+            hash,
+            Fresh {
+                body,
+                applied: false,
+            },
+        );
+        self.st.tail.insert(
+            hash,
+            Node {
+                author: h.author,
+                seq: h.seq,
+                lamport: h.lamport,
+                time_ms: h.time_ms,
+                parents,
+            },
+        );
+        Ok(())
+    }
+
+    /// Appends a local entry by `signer` with the given body. Refused (changing nothing) when
+    /// the signer is not an active member or the body breaks its schema.
+    pub fn append(&mut self, signer: &Signer, body: wire::Body, now_ms: u64) -> Result<EntryHash> {
+        let author = signer.public();
+        if self.st.epoch.indexers.is_empty() {
+            return Err(Error::refused(
+                Code::PactNotReady,
+                "The pact's genesis entry has not arrived yet.",
+            ));
+        }
+        let member: Option<MemberRow> = self.view.get_row(ViewTable::Members, &author.0)?;
+        if !member.is_some_and(|m| m.active) {
+            return Err(Error::refused(
+                Code::NotAMember,
+                "This peer is not a member of the pact yet. Redeem an invite first.",
+            ));
+        }
+        if let Err(code) = check_body(&body) {
+            return Err(Error::refused(
+                code,
+                format!("entry validation failed: {}", code.as_str()),
+            ));
+        }
+        let own = self
+            .log
+            .by_author
+            .range((author.0, 0)..=(author.0, u64::MAX))?
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| (k.value().1, EntryHash(v.value())));
+        let (seq, prev) = match own {
+            Some((s, h)) => (s + 1, Some(h)),
+            None => (0, None),
+        };
+        let mut max_lamport = match &prev {
+            Some(p) => self.known(p)?.map_or(0, |k| k.0),
+            None => 0,
+        };
+        // Deps: other authors' heads, most recent first, up to the cap.
+        let mut heads: Vec<(u64, EntryHash, MemberKey, u64)> = self
+            .st
+            .heads
+            .iter()
+            .filter(|(_, (_, a, _))| *a != author)
+            .map(|(h, (l, a, s))| (*l, *h, *a, *s))
+            .collect();
+        heads.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+        heads.truncate(self.st.deps_cap as usize);
+        let mut deps = Vec::with_capacity(heads.len());
+        for (l, hash, a, seq) in heads {
+            deps.push(EntryRef {
+                author: a,
+                seq,
+                hash,
+            });
+            max_lamport = max_lamport.max(l);
+        }
+        let e = entry::prepare(
+            author,
+            Draft {
+                pact: self.st.pact,
+                seq,
+                prev,
+                deps,
+                lamport: max_lamport + 1,
+                epoch: self.st.epoch.number,
+                time_ms: now_ms,
+                body,
+            },
+        );
+        let hash = e.hash;
+        self.store(hash, &e.header, e.body.clone(), None)?;
+        self.unsigned.push((e, signer.clone()));
+        self.appended.push(hash);
+        Ok(hash)
+    }
+
+    /// Whether unconfirmed entries are waiting (an anchor by the indexer would confirm them).
+    pub fn has_unconfirmed(&self) -> bool {
+        !self.st.tail.is_empty()
+    }
+
+    /// Reconciles, records the engine state, and builds the report.
+    pub(super) fn finish(mut self) -> Result<CommitReport> {
+        for (hash, bytes) in sign_all(std::mem::take(&mut self.unsigned)) {
+            self.log.entries.insert(hash.0, bytes.as_slice())?;
+        }
+        self.reconcile()?;
+        let st = &mut *self.st;
+        st.engine.view_digest = self.view.digest().0.to_vec();
+        st.digest = self.view.digest();
+        self.log
+            .state
+            .insert(STATE_ENGINE, st.engine.encode_to_vec().as_slice())?;
+        let mut appended = Vec::with_capacity(self.appended.len());
+        for h in &self.appended {
+            let row: ResultRow = self
+                .view
+                .get_row(ViewTable::Results, &h.0)?
+                .ok_or_else(|| Error::Corrupt("appended entry has no result".into()))?;
+            appended.push(AppendResult {
+                hash: *h,
+                api_id: row.api_id,
+                pos: row.pos,
+                outcome: Outcome::from_u16(row.outcome as u16)
+                    .ok_or_else(|| Error::Corrupt("outcome".into()))?,
+                confirmed: row.pos < st.engine.confirmed_len,
+            });
+        }
+        Ok(CommitReport {
+            events: self.events,
+            appended,
+        })
+    }
+}
+
+/// Signs this batch's appends, spread over the machine's cores when there are enough of them to
+/// be worth a thread (an ed25519 signature costs about as much as the rest of an append).
+fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<(EntryHash, Vec<u8>)> {
+    const PER_THREAD: usize = 8;
+    let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<(EntryHash, Vec<u8>)> {
+        chunk
+            .iter()
+            .map(|(u, s)| (u.hash, u.signed_bytes(s)))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if cores < 2 || unsigned.len() < 2 * PER_THREAD {
+        return sign(&unsigned);
+    }
+    let per = unsigned.len().div_ceil(cores).max(PER_THREAD);
+    std::thread::scope(|scope| {
+        let mut chunks = unsigned.chunks(per);
+        let mine = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks.map(|c| (c, scope.spawn(move || sign(c)))).collect();
+        let mut out = sign(mine);
+        for (chunk, handle) in others {
+            // A signing thread cannot panic short of a bug; if one did, sign its part here.
+            out.extend(handle.join().unwrap_or_else(|_| sign(chunk)));
+        }
+        out
+    })
+}
