@@ -16,7 +16,7 @@ use crate::keys::{EntryHash, MemberKey, PactId};
 use crate::order::{Epoch, Tail};
 use crate::view::tables::{
     ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, OrderRow, ResultRow, STATE, STATE_ENGINE,
-    STATE_LAYOUT, STATE_PACT_ID, VIEW, ViewTable, pos_key,
+    STATE_LAYOUT, STATE_PACT_ID, ViewTable, pos_key,
 };
 use crate::view::txn::Digest;
 
@@ -109,10 +109,9 @@ pub(super) fn load_state(db: &Database) -> Result<State> {
             (lamport.value(), key_of(&header.author)?, header.seq),
         );
     }
-    let view = txn.open_table(VIEW)?;
-    let from = ViewTable::Order.key(&pos_key(st.engine.confirmed_len));
-    let to = [ViewTable::Order as u8 + 1];
-    for r in view.range::<&[u8]>(from.as_slice()..to.as_slice())? {
+    let order = txn.open_table(ViewTable::Order.def())?;
+    let results = txn.open_table(ViewTable::Results.def())?;
+    for r in order.range::<&[u8]>(pos_key(st.engine.confirmed_len).as_slice()..)? {
         let (_, v) = r?;
         let row = OrderRow::decode(v.value()).map_err(|_| Error::Corrupt("order row".into()))?;
         let hash = hash_of(&row.hash)?;
@@ -121,8 +120,8 @@ pub(super) fn load_state(db: &Database) -> Result<State> {
             .ok_or_else(|| Error::Corrupt("ordered entry missing".into()))?;
         st.tail
             .insert(hash, node_of(&decode_stored(bytes.value())?.header)?);
-        let res = view
-            .get(ViewTable::Results.key(&hash.0).as_slice())?
+        let res = results
+            .get(hash.0.as_slice())?
             .ok_or_else(|| Error::Corrupt("result row missing".into()))?;
         let res =
             ResultRow::decode(res.value()).map_err(|_| Error::Corrupt("result row".into()))?;

@@ -24,9 +24,8 @@ pub(crate) const FORKS: TableDefinition<([u8; 32], u64), [u8; 32]> =
 pub(crate) const HEADS: TableDefinition<[u8; 32], u64> = TableDefinition::new("log.heads");
 /// `arrival seq → entry hash`, assigned at an entry's first apply (the changes feed).
 pub(crate) const ARRIVAL: TableDefinition<u64, [u8; 32]> = TableDefinition::new("peer.arrival");
-/// Prefix in [`VIEW`] of the undo rows: `UNDO_PREFIX ‖ pos BE ‖ counter BE → undo record`, for
-/// tail positions. Per peer and transient, so outside the digest.
-pub(crate) const UNDO_PREFIX: u8 = 0xF0;
+/// `(position, counter) → undo record` for tail positions.
+pub(crate) const UNDO: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("peer.undo");
 /// Named scalar state: see the `STATE_*` keys.
 pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("peer.state");
 
@@ -41,8 +40,8 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 
 // ---- replicated tables (in the view digest) ----
 
-/// A replicated table, identified by a stable number that is part of the digest and of its keys
-/// in [`VIEW`].
+/// A replicated byte table, identified by a stable number that is part of the digest. Each is a
+/// redb table of its own: keys mostly grow at the end of their table, which keeps pages full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum ViewTable {
@@ -132,18 +131,11 @@ impl ViewTable {
         }
     }
 
-    /// `table id ‖ key`: where a row of this table lives in [`VIEW`].
-    pub fn key(self, key: &[u8]) -> Vec<u8> {
-        let mut k = Vec::with_capacity(1 + key.len());
-        k.push(self as u8);
-        k.extend_from_slice(key);
-        k
+    /// The redb definition.
+    pub fn def(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(self.name())
     }
 }
-
-/// Every replicated table lives in this one redb table, each under its one-byte id, so a commit
-/// rewrites the pages of one B-tree rather than of seventeen.
-pub const VIEW: TableDefinition<&[u8], &[u8]> = TableDefinition::new("view");
 
 /// The kind of an app entry, as indexed in [`ViewTable::ByKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -10,7 +10,7 @@
 use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::tables::{UNDO_PREFIX, VIEW, ViewTable};
+use super::tables::{UNDO, ViewTable};
 use crate::error::{Error, Result};
 
 /// BLAKE3 derive-key context of view row hashes.
@@ -130,29 +130,35 @@ struct Current {
 
 /// Read and write access to the replicated tables inside one redb write transaction.
 pub struct ViewTxn<'t> {
-    table: Table<'t, &'static [u8], &'static [u8]>,
+    tables: Vec<Table<'t, &'static [u8], &'static [u8]>>,
+    undo_table: Table<'t, (u64, u32), &'static [u8]>,
     digest: Digest,
     current: Option<Current>,
     undo: Vec<UndoRec>,
 }
 
-fn undo_key(pos: u64, counter: u32) -> [u8; 13] {
-    let mut k = [0u8; 13];
-    k[0] = UNDO_PREFIX;
-    k[1..9].copy_from_slice(&pos.to_be_bytes());
-    k[9..].copy_from_slice(&counter.to_be_bytes());
-    k
-}
-
 impl<'t> ViewTxn<'t> {
-    /// Opens the view in `txn`, starting from the stored digest.
+    /// Opens every replicated table in `txn`, starting from the stored digest.
     pub(crate) fn open(txn: &'t WriteTransaction, digest: Digest) -> Result<Self> {
+        let mut tables = Vec::with_capacity(ViewTable::ALL.len());
+        for t in ViewTable::ALL {
+            tables.push(txn.open_table(t.def())?);
+        }
         Ok(ViewTxn {
-            table: txn.open_table(VIEW)?,
+            tables,
+            undo_table: txn.open_table(UNDO)?,
             digest,
             current: None,
             undo: Vec::new(),
         })
+    }
+
+    fn table(&self, t: ViewTable) -> &Table<'t, &'static [u8], &'static [u8]> {
+        &self.tables[t as usize - 1]
+    }
+
+    fn table_mut(&mut self, t: ViewTable) -> &mut Table<'t, &'static [u8], &'static [u8]> {
+        &mut self.tables[t as usize - 1]
     }
 
     /// The current view digest.
@@ -162,42 +168,37 @@ impl<'t> ViewTxn<'t> {
 
     /// The value at `key`.
     pub fn get(&self, t: ViewTable, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .table
-            .get(t.key(key).as_slice())?
-            .map(|v| v.value().to_vec()))
+        Ok(self.table(t).get(key)?.map(|v| v.value().to_vec()))
     }
 
     /// The row at `key`, decoded.
     pub fn get_row<M: Message + Default>(&self, t: ViewTable, key: &[u8]) -> Result<Option<M>> {
-        match self.table.get(t.key(key).as_slice())? {
+        match self.table(t).get(key)? {
             None => Ok(None),
             Some(v) => M::decode(v.value())
                 .map(Some)
-                .map_err(|_| Error::Corrupt(format!("bad row in {}", t.name()))),
+                .map_err(|_| Error::Corrupt(format!("row in {t:?}"))),
         }
     }
 
     /// Whether any key starts with `prefix`.
     pub fn has_prefix(&self, t: ViewTable, prefix: &[u8]) -> Result<bool> {
-        let full = t.key(prefix);
-        let mut range = self.table.range::<&[u8]>(full.as_slice()..)?;
+        let mut range = self.table(t).range::<&[u8]>(prefix..)?;
         match range.next() {
-            Some(r) => Ok(r?.0.value().starts_with(&full)),
+            Some(r) => Ok(r?.0.value().starts_with(prefix)),
             None => Ok(false),
         }
     }
 
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     pub fn scan_prefix(&self, t: ViewTable, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        let full = t.key(prefix);
         let mut out = Vec::new();
-        for r in self.table.range::<&[u8]>(full.as_slice()..)? {
+        for r in self.table(t).range::<&[u8]>(prefix..)? {
             let (k, v) = r?;
-            if !k.value().starts_with(&full) {
+            if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push((k.value()[1..].to_vec(), v.value().to_vec()));
+            out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
     }
@@ -205,8 +206,8 @@ impl<'t> ViewTxn<'t> {
     /// Sets `key` to `value`, noting the before-image.
     pub fn put(&mut self, t: ViewTable, key: &[u8], value: &[u8]) -> Result<()> {
         let old = self
-            .table
-            .insert(t.key(key).as_slice(), value)?
+            .table_mut(t)
+            .insert(key, value)?
             .map(|v| v.value().to_vec());
         if let Some(old) = &old {
             if old == value {
@@ -226,10 +227,7 @@ impl<'t> ViewTxn<'t> {
 
     /// Removes `key`, noting the before-image.
     pub fn delete(&mut self, t: ViewTable, key: &[u8]) -> Result<()> {
-        let old = self
-            .table
-            .remove(t.key(key).as_slice())?
-            .map(|v| v.value().to_vec());
+        let old = self.table_mut(t).remove(key)?.map(|v| v.value().to_vec());
         if let Some(old) = old {
             self.digest.sub(&row_hash(t, key, &old));
             self.note(t, key, Some(old));
@@ -250,10 +248,11 @@ impl<'t> ViewTxn<'t> {
     /// Raw restore: sets or removes a row without noting anything.
     fn restore(&mut self, rec: &UndoRec) -> Result<()> {
         let t = rec.table;
-        let full = t.key(&rec.key);
         let current = match &rec.old {
-            Some(old) => self.table.insert(full.as_slice(), old.as_slice())?,
-            None => self.table.remove(full.as_slice())?,
+            Some(old) => self
+                .table_mut(t)
+                .insert(rec.key.as_slice(), old.as_slice())?,
+            None => self.table_mut(t).remove(rec.key.as_slice())?,
         }
         .map(|v| v.value().to_vec());
         if let Some(cur) = current {
@@ -294,8 +293,8 @@ impl<'t> ViewTxn<'t> {
         {
             let recs = std::mem::take(&mut self.undo);
             for (i, rec) in recs.iter().enumerate() {
-                let key = undo_key(cur.pos, i as u32);
-                self.table.insert(key.as_slice(), rec.encode().as_slice())?;
+                self.undo_table
+                    .insert((cur.pos, i as u32), rec.encode().as_slice())?;
             }
         }
         self.undo.clear();
@@ -304,26 +303,23 @@ impl<'t> ViewTxn<'t> {
 
     /// Rolls back everything the entry at `pos` changed, from its undo rows.
     pub(crate) fn rollback_position(&mut self, pos: u64) -> Result<()> {
-        let (lo, hi) = (undo_key(pos, 0), undo_key(pos, u32::MAX));
         let mut recs = Vec::new();
-        for r in self.table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())? {
+        for r in self.undo_table.range((pos, 0)..=(pos, u32::MAX))? {
             let (_, v) = r?;
             recs.push(UndoRec::decode(v.value())?);
         }
         for rec in recs.iter().rev() {
             self.restore(rec)?;
         }
-        self.table
-            .retain_in::<&[u8], _>(lo.as_slice()..=hi.as_slice(), |_, _| false)?;
+        self.undo_table
+            .retain_in((pos, 0)..=(pos, u32::MAX), |_, _| false)?;
         Ok(())
     }
 
     /// Forgets the undo rows of positions below `pos` (they are confirmed).
     pub(crate) fn forget_undo_below(&mut self, pos: u64) -> Result<()> {
         if pos > 0 {
-            let (lo, hi) = (undo_key(0, 0), undo_key(pos, 0));
-            self.table
-                .retain_in::<&[u8], _>(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+            self.undo_table.retain_in(..(pos, 0), |_, _| false)?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::entry::is_app_op;
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
 use crate::view::tables::{
-    ENTRIES, Kind, OrderRow, ResultRow, VIEW, ViewTable, pos_key, prefixed_pos, trailing_pos,
+    ENTRIES, Kind, OrderRow, ResultRow, ViewTable, pos_key, prefixed_pos, trailing_pos,
 };
 use crate::wire;
 
@@ -40,8 +40,7 @@ pub(super) fn decode<M: Message + Default>(table: &str, bytes: &[u8]) -> Result<
     M::decode(bytes).map_err(|_| corrupt(table))
 }
 
-/// One replicated table of the snapshot: its rows in [`VIEW`] under its id byte. Keys given
-/// and returned here are the table's own, without the id.
+/// One replicated byte table of the snapshot.
 pub(super) struct Rows {
     table: ViewTable,
     inner: Option<ByteTable>,
@@ -51,7 +50,7 @@ impl Rows {
     pub(super) fn open(txn: &ReadTransaction, table: ViewTable) -> Result<Rows> {
         Ok(Rows {
             table,
-            inner: open(txn, VIEW)?,
+            inner: open(txn, table.def())?,
         })
     }
 
@@ -63,8 +62,7 @@ impl Rows {
         let Some(t) = &self.inner else {
             return Ok(None);
         };
-        Ok(t.get(self.table.key(key).as_slice())?
-            .map(|v| v.value().to_vec()))
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
 
     pub(super) fn row<M: Message + Default>(&self, key: &[u8]) -> Result<Option<M>> {
@@ -80,7 +78,7 @@ impl Rows {
         let Some(t) = &self.inner else {
             return Ok(false);
         };
-        Ok(t.get(self.table.key(key).as_slice())?.is_some())
+        Ok(t.get(key)?.is_some())
     }
 
     /// Whether any key starts with `prefix` (one seek).
@@ -88,9 +86,8 @@ impl Rows {
         let Some(t) = &self.inner else {
             return Ok(false);
         };
-        let full = self.table.key(prefix);
-        match t.range::<&[u8]>(full.as_slice()..)?.next() {
-            Some(r) => Ok(r?.0.value().starts_with(&full)),
+        match t.range::<&[u8]>(prefix..)?.next() {
+            Some(r) => Ok(r?.0.value().starts_with(prefix)),
             None => Ok(false),
         }
     }
@@ -98,9 +95,8 @@ impl Rows {
     /// Every row in key order. Only for reads whose answer is the whole table (members, invites,
     /// the debug order, the canonical dump).
     pub(super) fn all(&self) -> Result<AllRows> {
-        let id = self.table as u8;
         let range = match &self.inner {
-            Some(t) => Some(t.range::<&[u8]>([id].as_slice()..[id + 1].as_slice())?),
+            Some(t) => Some(t.range::<&[u8]>(..)?),
             None => None,
         };
         Ok(AllRows { range })
@@ -129,15 +125,14 @@ impl Rows {
                 None => return Ok(empty),
             },
         };
-        let full = self.table.key(prefix);
-        let (lo, hi) = (prefixed_pos(&full, lo), prefixed_pos(&full, hi));
+        let (lo, hi) = (prefixed_pos(prefix, lo), prefixed_pos(prefix, hi));
         // Keys are `prefix ‖ pos` and no prefix of a table is a prefix of another (fixed widths or
         // length-prefixed strings), so this range holds exactly the prefix's rows.
         let range = t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
         Ok(PosWalk {
             range: Some(range),
             order,
-            key_len: full.len() + 8,
+            key_len: prefix.len() + 8,
             table: self.table,
         })
     }
@@ -155,7 +150,7 @@ impl Iterator for AllRows {
         let item = self.range.as_mut()?.next()?;
         Some(
             item.map_err(Error::from)
-                .map(|(k, v)| (k.value()[1..].to_vec(), v.value().to_vec())),
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())),
         )
     }
 }
