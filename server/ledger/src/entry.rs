@@ -231,9 +231,7 @@ pub fn prepare(author: MemberKey, mut draft: Draft) -> Unsigned {
 }
 
 impl Unsigned {
-    /// The `SignedEntry` bytes with `signer`'s signature (which must be the author's).
-    pub fn signed_bytes(&self, signer: &Signer) -> Vec<u8> {
-        let signature = signer.sign(&signed_message(&self.header_bytes));
+    fn encode_signed(&self, signature: &[u8; 64]) -> Vec<u8> {
         wire::SignedEntry {
             header: self.header_bytes.clone(),
             signature: signature.to_vec(),
@@ -242,18 +240,17 @@ impl Unsigned {
         .encode_to_vec()
     }
 
+    /// The `SignedEntry` bytes with `signer`'s signature (which must be the author's).
+    pub fn signed_bytes(&self, signer: &Signer) -> Vec<u8> {
+        self.encode_signed(&signer.sign(&signed_message(&self.header_bytes)))
+    }
+
     /// Signs it. The result verifies by construction.
     pub fn sign(self, signer: &Signer) -> VerifiedEntry {
         let signature = signer.sign(&signed_message(&self.header_bytes));
-        let bytes = wire::SignedEntry {
-            header: self.header_bytes.clone(),
-            signature: signature.to_vec(),
-            body: self.body_bytes,
-        }
-        .encode_to_vec();
         VerifiedEntry {
             hash: self.hash,
-            bytes,
+            bytes: self.encode_signed(&signature),
             header_bytes: self.header_bytes,
             signature,
             header: self.header,

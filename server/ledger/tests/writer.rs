@@ -38,6 +38,18 @@ fn file_db(dir: &tempfile::TempDir, name: &str) -> redb::Database {
     redb::Database::create(dir.path().join(name)).expect("create db")
 }
 
+/// A new pact in `dir/a.redb`, created by `creator`.
+fn new_pact(dir: &tempfile::TempDir, creator: &Signer) -> Ledger {
+    Ledger::create(
+        file_db(dir, "a.redb"),
+        creator,
+        PactParams::named("p"),
+        1,
+        [0; 32],
+    )
+    .expect("create")
+}
+
 fn stored(ledger: &Writer, hash: &openpact_ledger::EntryHash) -> Vec<u8> {
     ledger
         .reader()
@@ -51,14 +63,7 @@ fn stored(ledger: &Writer, hash: &openpact_ledger::EntryHash) -> Vec<u8> {
 fn concurrent_appends_share_commits_and_each_gets_its_own_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     let creator = Signer::from_seed([1; 32]);
-    let ledger = Ledger::create(
-        file_db(&dir, "a.redb"),
-        &creator,
-        PactParams::named("p"),
-        1,
-        [0; 32],
-    )
-    .expect("create");
+    let ledger = new_pact(&dir, &creator);
     let commits = Arc::new(AtomicUsize::new(0));
     let c = commits.clone();
     let writer = Writer::spawn(
@@ -105,14 +110,7 @@ fn concurrent_appends_share_commits_and_each_gets_its_own_id() {
 fn acknowledged_appends_survive_shutdown_and_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let creator = Signer::from_seed([1; 32]);
-    let ledger = Ledger::create(
-        file_db(&dir, "a.redb"),
-        &creator,
-        PactParams::named("p"),
-        1,
-        [0; 32],
-    )
-    .expect("create");
+    let ledger = new_pact(&dir, &creator);
     let writer = Writer::spawn(
         ledger,
         creator,
@@ -147,14 +145,7 @@ fn acknowledged_appends_survive_shutdown_and_reopen() {
 fn a_non_member_append_is_refused_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let creator = Signer::from_seed([1; 32]);
-    let a = Ledger::create(
-        file_db(&dir, "a.redb"),
-        &creator,
-        PactParams::named("p"),
-        1,
-        [0; 32],
-    )
-    .expect("create");
+    let a = new_pact(&dir, &creator);
     let pact = a.pact_id();
     let genesis = a
         .reader()
@@ -195,14 +186,7 @@ fn the_indexer_anchors_member_entries_after_the_debounce() {
     let dir = tempfile::tempdir().expect("tempdir");
     let creator = Signer::from_seed([1; 32]);
     let member = Signer::from_seed([2; 32]);
-    let a = Ledger::create(
-        file_db(&dir, "a.redb"),
-        &creator,
-        PactParams::named("p"),
-        1,
-        [0; 32],
-    )
-    .expect("create");
+    let a = new_pact(&dir, &creator);
     let pact = a.pact_id();
     let (tx, rx) = mpsc::channel::<Event>();
     let wa = Writer::spawn(
