@@ -28,6 +28,9 @@ pub struct WriterConfig {
     /// When this peer is the indexer: how long to wait before anchoring unconfirmed entries
     /// (`None`: never anchor on its own).
     pub anchor_debounce: Option<Duration>,
+    /// Longest wait, after the first command of a batch, for as many commands as the last
+    /// batch held (zero: never wait).
+    pub gather: Duration,
 }
 
 impl Default for WriterConfig {
@@ -35,6 +38,7 @@ impl Default for WriterConfig {
         WriterConfig {
             max_batch: 512,
             anchor_debounce: Some(Duration::from_millis(200)),
+            gather: Duration::from_micros(300),
         }
     }
 }
@@ -186,6 +190,7 @@ enum Done {
 impl Worker {
     fn run(&mut self) {
         let mut anchor_at: Option<Instant> = None;
+        let mut last_batch = 0;
         loop {
             let first = match anchor_at {
                 None => match self.rx.recv() {
@@ -210,13 +215,25 @@ impl Worker {
                 Some(c) => cmds.push(c),
                 None => {}
             }
+            // Take what is waiting; then, while fewer commands arrived than the last batch held,
+            // give the callers that batch answered a moment to send their next ones, so steady
+            // concurrent writers share one commit instead of alternating between two.
+            let gather_until = Instant::now() + self.config.gather;
             while !stop && cmds.len() < self.config.max_batch {
-                match self.rx.try_recv() {
+                let next = match self.rx.try_recv() {
+                    Ok(c) => Ok(c),
+                    Err(_) if !cmds.is_empty() && cmds.len() < last_batch => self
+                        .rx
+                        .recv_timeout(gather_until.saturating_duration_since(Instant::now())),
+                    Err(_) => break,
+                };
+                match next {
                     Ok(Cmd::Stop) => stop = true,
                     Ok(c) => cmds.push(c),
                     Err(_) => break,
                 }
             }
+            last_batch = cmds.len();
             let anchor_due = anchor_at.is_some_and(|at| Instant::now() >= at);
             if !cmds.is_empty() || anchor_due {
                 self.run_batch(cmds, anchor_due);
