@@ -6,7 +6,7 @@
 //! sorts are valid topological orders. Only the tail is held in memory: confirmed entries never
 //! move, so ordering work grows with the tail, not the history.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::keys::{EntryHash, MemberKey};
 
@@ -30,12 +30,18 @@ pub struct Node {
 pub struct Tail {
     nodes: HashMap<EntryHash, Node>,
     sorted: BTreeSet<(u64, EntryHash)>,
+    /// Per author, its unconfirmed entries by seq (finality looks up the indexer's).
+    authors: BTreeMap<MemberKey, BTreeSet<(u64, EntryHash)>>,
 }
 
 impl Tail {
     /// Adds an entry.
     pub fn insert(&mut self, hash: EntryHash, node: Node) {
         self.sorted.insert((node.lamport, hash));
+        self.authors
+            .entry(node.author)
+            .or_default()
+            .insert((node.seq, hash));
         self.nodes.insert(hash, node);
     }
 
@@ -43,6 +49,12 @@ impl Tail {
     pub fn remove(&mut self, hash: &EntryHash) -> Option<Node> {
         let node = self.nodes.remove(hash)?;
         self.sorted.remove(&(node.lamport, *hash));
+        if let Some(mine) = self.authors.get_mut(&node.author) {
+            mine.remove(&(node.seq, *hash));
+            if mine.is_empty() {
+                self.authors.remove(&node.author);
+            }
+        }
         Some(node)
     }
 
@@ -104,15 +116,8 @@ impl Tail {
     }
 
     /// The tail entries written by `author`, lowest seq first.
-    pub fn by_author(&self, author: &MemberKey) -> Vec<(u64, EntryHash)> {
-        let mut v: Vec<_> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.author == *author)
-            .map(|(h, n)| (n.seq, *h))
-            .collect();
-        v.sort();
-        v
+    pub fn by_author(&self, author: &MemberKey) -> impl Iterator<Item = (u64, EntryHash)> + '_ {
+        self.authors.get(author).into_iter().flatten().copied()
     }
 }
 
@@ -148,7 +153,6 @@ impl Finalizer for SingleIndexer {
         // An indexer's own chain is linear and enters the tail in seq order, so the lowest-seq
         // candidate is the next anchor on every peer.
         tail.by_author(indexer)
-            .into_iter()
             .map(|(_, h)| h)
             .find(|h| epoch.start.is_none_or(|start| tail.reaches(h, &start)))
     }
