@@ -30,6 +30,21 @@ fn append(l: &mut Ledger, who: &Signer, b: wire::Body, now: u64) -> EntryHash {
         .0
 }
 
+/// Creates a task as `who` at time `now`; returns its entry hash and API id.
+fn create_task(l: &mut Ledger, who: &Signer, now: u64) -> (EntryHash, String) {
+    let create = wire::op::Op::TaskCreate(wire::TaskCreate {
+        title: "ship".into(),
+        ..Default::default()
+    });
+    let hash = append(l, who, body(create), now);
+    let entry = l
+        .reader()
+        .expect("reader")
+        .entry_by_hash(&hash)
+        .expect("read");
+    (hash, entry.expect("the task is ordered").api_id)
+}
+
 /// Copies entries from one ledger to another; returns the receiver's events.
 fn deliver(from: &Ledger, to: &mut Ledger, hashes: &[EntryHash]) -> Vec<Event> {
     let r = from.reader().expect("reader");
@@ -64,22 +79,7 @@ fn a_claim_is_rejudged_with_its_anchors_time_at_confirmation() {
         })),
         1_100,
     );
-    let task = append(
-        &mut a,
-        &creator,
-        body(wire::op::Op::TaskCreate(wire::TaskCreate {
-            title: "ship".into(),
-            ..Default::default()
-        })),
-        1_200,
-    );
-    let task_id = a
-        .reader()
-        .expect("reader")
-        .entry_by_hash(&task)
-        .expect("read")
-        .expect("task")
-        .api_id;
+    let (task, task_id) = create_task(&mut a, &creator, 1_200);
     let first_claim = append(
         &mut a,
         &creator,
@@ -146,22 +146,7 @@ fn an_anchor_older_than_the_last_never_moves_ledger_time_back() {
         ..PactParams::named("ttl")
     };
     let mut a = Ledger::create(db(), &creator, params, 100_000, [4; 32]).expect("create");
-    let task = append(
-        &mut a,
-        &creator,
-        body(wire::op::Op::TaskCreate(wire::TaskCreate {
-            title: "t".into(),
-            ..Default::default()
-        })),
-        100_000,
-    );
-    let task_id = a
-        .reader()
-        .expect("reader")
-        .entry_by_hash(&task)
-        .expect("read")
-        .expect("task")
-        .api_id;
+    let (_, task_id) = create_task(&mut a, &creator, 100_000);
     let claim = body(wire::op::Op::TaskClaim(wire::TaskClaim { task_id }));
     append(&mut a, &creator, claim.clone(), 100_000);
     // The creator's clock jumps back: its ledger time stays at 100_000, and a second claim a
