@@ -366,7 +366,7 @@ impl Batch<'_, '_> {
 /// Signs this batch's appends, spread over the machine's cores when there are enough of them to
 /// be worth a thread (an ed25519 signature costs about as much as the rest of an append).
 fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<(EntryHash, Vec<u8>)> {
-    const PER_THREAD: usize = 8;
+    const PER_THREAD: usize = 4;
     let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<(EntryHash, Vec<u8>)> {
         chunk
             .iter()
