@@ -166,7 +166,10 @@ impl Batch<'_, '_> {
         }
         p.arrival.push_back(e.hash);
         p.entries.insert(e.hash, e);
-        while p.entries.len() > PARKED_CAP {
+        // The queue also holds hashes already released (removing them there would cost a scan),
+        // so bound the queue itself: popping a released hash is a no-op, popping a waiting one
+        // forgets the oldest waiting entry. Memory stays bounded either way.
+        while p.arrival.len() > PARKED_CAP {
             let Some(old) = p.arrival.pop_front() else {
                 break;
             };
