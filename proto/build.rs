@@ -13,6 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(&files, [root])?;
     let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
+    // The descriptor set, for gRPC reflection (grpcurl over the socket).
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    std::fs::write(
+        out.join("openpact_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
         .build_server(grpc)
         .build_client(grpc)

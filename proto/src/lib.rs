@@ -1,6 +1,6 @@
 //! Generated protobuf types for OpenPact.
 //!
-//! `wire::v1` holds the signed entry format and the peer wire messages. Entries are signed over
+//! `v1` is the control plane (the daemon's gRPC services). `wire::v1` holds the signed entry format and the peer wire messages. Entries are signed over
 //! their exact encoded bytes, which are stored and sent as they are.
 
 /// Peer wire and entry formats.
@@ -10,3 +10,14 @@ pub mod wire {
         include!(concat!(env!("OUT_DIR"), "/openpact.wire.v1.rs"));
     }
 }
+
+/// The control plane: the daemon's gRPC services (`Host`, `Pact`, `Events`) and their messages.
+pub mod v1 {
+    // Generated: `Event` holds its details inline, as prost generates oneofs.
+    #![allow(clippy::large_enum_variant)]
+    include!(concat!(env!("OUT_DIR"), "/openpact.v1.rs"));
+}
+
+/// The encoded `FileDescriptorSet` of every proto file, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/openpact_descriptor.bin"));

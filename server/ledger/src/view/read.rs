@@ -22,6 +22,8 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableHandle};
 pub use self::pact::{InviteView, MemberView, PactView};
 use self::rows::{Entries, Rows, decode, format_cursor, parse_cursor};
 pub use self::sync::ForkView;
+/// The cursor a list gives a row: `<kind>/<position>/<api id>`.
+pub use self::rows::format_cursor as format_list_cursor;
 pub use self::tasks::{Claimer, TaskView};
 use crate::code::{Code, Outcome};
 use crate::error::{Error, Result};

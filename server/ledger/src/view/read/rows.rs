@@ -397,7 +397,7 @@ impl Entries {
 // ---- cursors ----
 
 /// `<kind name>/<position>/<api id>`.
-pub(super) fn format_cursor(kind: Kind, pos: u64, api_id: &str) -> String {
+pub fn format_cursor(kind: Kind, pos: u64, api_id: &str) -> String {
     format!("{}/{pos}/{api_id}", kind.as_str())
 }
 

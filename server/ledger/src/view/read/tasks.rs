@@ -168,6 +168,12 @@ impl ViewReader {
         })
     }
 
+    /// The title of the task with this id, without reading its history.
+    pub fn task_title(&self, id: &str) -> Result<Option<String>> {
+        let tasks = self.rows(ViewTable::Tasks)?;
+        Ok(tasks.row::<TaskRow>(id.as_bytes())?.map(|r| r.title))
+    }
+
     /// The task with this id (the API id of its create entry), judged at local time `now_ms`.
     pub fn task(&self, id: &str, now_ms: u64) -> Result<Option<TaskView>> {
         let t = self.task_tables()?;

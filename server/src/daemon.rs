@@ -1,0 +1,106 @@
+//! Running the daemon: own the data dir, open the pacts, serve the control plane on
+//! `<data>/openpact.sock` (mode 0600, with gRPC reflection) until SIGTERM, SIGINT or `Shutdown`,
+//! then let in-flight requests finish and stop every writer.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openpact_ledger::{SystemClock, WriterConfig};
+use openpact_proto::v1;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::datadir::{self, DataDir};
+use crate::error::{ApiError, Result};
+use crate::host::{Daemon, Ports};
+use crate::service::ControlPlane;
+
+/// Longest socket path the kernel takes (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// How the daemon runs.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// REST and dashboard ports (served once the gateway lands; recorded for status).
+    pub ports: Ports,
+}
+
+/// Runs the daemon in the current tokio runtime until it is told to stop. `ready` is called once
+/// the socket accepts connections.
+pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result<()> {
+    dir.ensure()?;
+    let _lock = datadir::lock_dir(&dir)?;
+    let socket = dir.socket_path();
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(ApiError::internal(format!(
+            "The socket path {} is longer than {MAX_SOCKET_PATH} bytes. Use a shorter --data-dir.",
+            socket.display()
+        )));
+    }
+    // We hold the data dir's lock, so a socket left here belongs to a daemon that is gone.
+    match std::fs::remove_file(&socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(crate::pact::io_error(&socket, &e)),
+    }
+    let daemon = Daemon::start(
+        dir.clone(),
+        Arc::new(SystemClock),
+        WriterConfig::default(),
+        opts.ports,
+    )?;
+    dir.ensure_token()?;
+    let listener = UnixListener::bind(&socket).map_err(|e| crate::pact::io_error(&socket, &e))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| crate::pact::io_error(&socket, &e))?;
+    datadir::write_pid(&dir, std::process::id())?;
+    tracing::info!(socket = %socket.display(), pacts = daemon.open_pacts().len(), "daemon ready");
+    ready();
+    let served = serve(daemon.clone(), UnixListenerStream::new(listener)).await;
+    daemon.close_all();
+    let _ = std::fs::remove_file(&socket);
+    let _ = datadir::remove_pid(&dir);
+    tracing::info!("daemon stopped");
+    served
+}
+
+async fn serve(daemon: Arc<Daemon>, incoming: UnixListenerStream) -> Result<()> {
+    let plane = ControlPlane::new(daemon.clone());
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(openpact_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ApiError::internal(format!("cannot build gRPC reflection: {e}")))?;
+    let stopping = daemon.stopping();
+    let signal = async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    crate::service::stopped(stopping).await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+            _ = crate::service::stopped(stopping) => tracing::info!("shutdown requested: stopping"),
+        }
+    };
+    let d = daemon.clone();
+    let signal = async move {
+        signal.await;
+        // End the event streams, so the graceful shutdown does not wait on them.
+        d.request_stop();
+    };
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .add_service(v1::host_server::HostServer::new(plane.clone()))
+        .add_service(v1::pact_server::PactServer::new(plane.clone()))
+        .add_service(v1::events_server::EventsServer::new(plane))
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await
+        .map_err(|e| ApiError::internal(format!("the control plane stopped: {e}")))
+}

@@ -1,0 +1,3 @@
+//! The `openpact` binary (daemon and CLI); the verbs arrive in the next commits.
+
+fn main() {}

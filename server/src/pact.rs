@@ -1,0 +1,600 @@
+//! One open pact: its ledger writer, its identity on this daemon, its local config, and the
+//! operations of the control plane's `Pact` service on it.
+
+pub(crate) mod admin;
+pub mod invites;
+pub mod lists;
+pub mod skills;
+pub mod tasks;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use openpact_ledger::view::read::EntryView;
+use openpact_ledger::{
+    AppendResult, Clock, Code, EntryHash, Event, Ledger, MemberKey, PactId, Signer, ViewReader,
+    Writer, WriterConfig, wire,
+};
+use openpact_proto::v1;
+use tokio::sync::{mpsc, watch};
+
+use crate::convert;
+use crate::datadir::{DataDir, PactConfig, PactEntry};
+use crate::error::{ApiError, Result};
+use crate::events::EventBus;
+
+/// The ledger file inside a pact's directory.
+pub const LEDGER_FILE: &str = "ledger.redb";
+
+/// A pact this daemon has open.
+pub struct OpenPact {
+    /// The pact id.
+    pub id: PactId,
+    alias: RwLock<String>,
+    /// When it was added to this host (RFC 3339).
+    pub added_at: String,
+    writer: Writer,
+    /// This daemon's member key in the pact.
+    pub me: MemberKey,
+    config: Mutex<PactConfig>,
+    dir: DataDir,
+    commits: watch::Receiver<u64>,
+    bus: Arc<EventBus>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for OpenPact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenPact({}, {})", self.alias(), self.id)
+    }
+}
+
+/// What a new pact is created with.
+#[derive(Clone, Debug, Default)]
+pub struct NewPact {
+    /// Name, 1–64 characters.
+    pub name: String,
+    /// Purpose, up to 200 characters.
+    pub purpose: Option<String>,
+    /// This daemon's display name in it.
+    pub display_name: Option<String>,
+    /// Claim TTL in ms (0: the default).
+    pub claim_ttl_ms: u64,
+}
+
+/// Creates a pact's files under `pacts/<alias>/` (member key, ledger with its genesis, config),
+/// without touching the registry. Used by the daemon and by `openpact init` with no daemon.
+pub fn create_files(
+    dir: &DataDir,
+    alias: &str,
+    new: &NewPact,
+    clock: &dyn Clock,
+) -> Result<PactEntry> {
+    let pact_dir = dir.pact_dir(alias);
+    if pact_dir.exists() {
+        return Err(ApiError::new(
+            Code::PactAliasExists,
+            format!(
+                "{} already exists. Pick another alias or remove it.",
+                pact_dir.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(&pact_dir).map_err(|e| io_error(&pact_dir, &e))?;
+    let made = create_in(dir, alias, new, clock);
+    if made.is_err() {
+        // Nothing of a half-made pact is kept; it was never in the registry.
+        let _ = std::fs::remove_dir_all(&pact_dir);
+    }
+    made
+}
+
+fn create_in(dir: &DataDir, alias: &str, new: &NewPact, clock: &dyn Clock) -> Result<PactEntry> {
+    let seed = dir.create_member_seed(alias)?;
+    let signer = Signer::from_seed(seed);
+    let path = dir.pact_dir(alias).join(LEDGER_FILE);
+    let db = redb::Database::create(&path).map_err(|e| io_error(&path, &e))?;
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| ApiError::internal(format!("The OS random source failed: {e}")))?;
+    let mut params = openpact_ledger::PactParams::named(new.name.clone());
+    params.purpose = new.purpose.clone();
+    params.claim_ttl_ms = new.claim_ttl_ms;
+    let now = clock.now_ms();
+    let mut ledger = Ledger::create(db, &signer, params, now, nonce)?;
+    if let Some(name) = &new.display_name {
+        let body = system_message(
+            format!("{name} joined the pact."),
+            "rename",
+            serde_json::json!({"prev": null, "next": name}),
+            Some(name.clone()),
+        );
+        ledger.batch(|b| b.append(&signer, body, now))?;
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)
+        .map_err(|e| ApiError::internal(format!("The OS random source failed: {e}")))?;
+    let created_at = rfc3339(now);
+    let mut config = PactConfig {
+        pact_id: ledger.pact_id().to_hex(),
+        pact_name: Some(new.name.clone()),
+        pact_purpose: new.purpose.clone(),
+        display_name: new.display_name.clone(),
+        role: Some("creator".to_string()),
+        created_at: created_at.clone(),
+        other: Default::default(),
+    };
+    config.other.insert(
+        "discoverySecret".to_string(),
+        serde_json::Value::String(hex::encode(secret)),
+    );
+    dir.write_config(alias, &config)?;
+    Ok(PactEntry {
+        alias: alias.to_string(),
+        pact_id: ledger.pact_id().to_hex(),
+        added_at: created_at,
+    })
+}
+
+/// A system message body (`kind` rename, pact-update or leave).
+pub(crate) fn system_message(
+    content: String,
+    kind: &str,
+    fields: serde_json::Value,
+    display_name: Option<String>,
+) -> wire::Body {
+    wire::Body {
+        ops: vec![wire::Op {
+            op: Some(wire::op::Op::Message(wire::Message {
+                content,
+                priority: None,
+                to: None,
+                reply_to: None,
+                kind: Some(kind.to_string()),
+                system_json: fields.to_string(),
+            })),
+        }],
+        display_name,
+    }
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub(crate) fn io_error(path: &std::path::Path, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("Cannot use {}: {e}", path.display()))
+}
+
+impl OpenPact {
+    /// Opens a registered pact and starts its writer and event pump. Must run inside a tokio
+    /// runtime.
+    pub fn open(
+        dir: &DataDir,
+        entry: &PactEntry,
+        clock: Arc<dyn Clock>,
+        bus: Arc<EventBus>,
+        writer_config: WriterConfig,
+    ) -> Result<Arc<OpenPact>> {
+        let config = dir.read_config(&entry.alias)?;
+        let seed = dir.read_member_seed(&entry.alias)?;
+        let signer = Signer::from_seed(seed);
+        let path = dir.pact_dir(&entry.alias).join(LEDGER_FILE);
+        let db = redb::Database::open(&path).map_err(|e| {
+            ApiError::internal(format!(
+                "Cannot open the ledger {}: {e}. It was left as it is.",
+                path.display()
+            ))
+        })?;
+        let ledger = Ledger::open(db).map_err(|e| {
+            ApiError::internal(format!(
+                "Cannot open the ledger {}: {e}. It was left as it is.",
+                path.display()
+            ))
+        })?;
+        let id = ledger.pact_id();
+        if id.to_hex() != entry.pact_id {
+            return Err(ApiError::internal(format!(
+                "{} holds pact {id}, but the registry says {}. Nothing was changed.",
+                path.display(),
+                entry.pact_id
+            )));
+        }
+        let (commit_tx, commits) = watch::channel(0u64);
+        let (event_tx, event_rx) = mpsc::unbounded_channel::<Vec<Event>>();
+        let sink = Box::new(move |events: &[Event]| {
+            commit_tx.send_modify(|n| *n += 1);
+            let _ = event_tx.send(events.to_vec());
+        });
+        let me = signer.public();
+        let writer = Writer::spawn(ledger, signer, clock.clone(), writer_config, sink)?;
+        let pact = Arc::new(OpenPact {
+            id,
+            alias: RwLock::new(entry.alias.clone()),
+            added_at: entry.added_at.clone(),
+            writer,
+            me,
+            config: Mutex::new(config),
+            dir: dir.clone(),
+            commits,
+            bus,
+            clock,
+        });
+        let weak = Arc::downgrade(&pact);
+        tokio::spawn(pump(weak, event_rx));
+        Ok(pact)
+    }
+
+    /// The pact's alias on this host.
+    pub fn alias(&self) -> String {
+        self.alias.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Changes the alias (after the directory was moved).
+    pub fn set_alias(&self, alias: &str) {
+        if let Ok(mut a) = self.alias.write() {
+            *a = alias.to_string();
+        }
+    }
+
+    /// The pact's directory.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.pact_dir(&self.alias())
+    }
+
+    /// The local config (name, purpose, display name, role).
+    pub fn config(&self) -> PactConfig {
+        self.config
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn update_config(&self, f: impl FnOnce(&mut PactConfig)) -> Result<PactConfig> {
+        let mut guard = self
+            .config
+            .lock()
+            .map_err(|_| ApiError::internal("The pact config lock was poisoned."))?;
+        let mut next = guard.clone();
+        f(&mut next);
+        self.dir.write_config(&self.alias(), &next)?;
+        *guard = next.clone();
+        Ok(next)
+    }
+
+    /// Stops the writer after what it already took.
+    pub fn shutdown(&self) {
+        self.writer.shutdown();
+    }
+
+    /// A snapshot of the view.
+    pub fn reader(&self) -> Result<ViewReader> {
+        Ok(self.writer.reader()?)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Appends `ops` as one entry, signed with this daemon's display name, and waits until it is
+    /// durable and applied.
+    pub(crate) async fn append(&self, ops: Vec<wire::op::Op>) -> Result<(AppendResult, EntryView)> {
+        let body = wire::Body {
+            ops: ops
+                .into_iter()
+                .map(|op| wire::Op { op: Some(op) })
+                .collect(),
+            display_name: self.config().display_name,
+        };
+        self.append_body(body).await
+    }
+
+    pub(crate) async fn append_body(&self, body: wire::Body) -> Result<(AppendResult, EntryView)> {
+        let done = self
+            .writer
+            .append_async(body)
+            .await
+            .map_err(|_| ApiError::internal("The pact's writer stopped."))??;
+        let view = self.reader()?.entry_by_hash(&done.hash)?.ok_or_else(|| {
+            ApiError::internal(format!("entry {} is missing after its append", done.api_id))
+        })?;
+        Ok((done, view))
+    }
+
+    /// Waits until the entry `hash` is confirmed, up to `timeout`; its final outcome.
+    pub(crate) async fn wait_confirmed(
+        &self,
+        hash: &EntryHash,
+        timeout: Duration,
+    ) -> Result<openpact_ledger::Outcome> {
+        let hex = hash.to_hex();
+        let mut rx = self.bus.subscribe();
+        if let Some((_, outcome, true)) = self.reader()?.outcome(hash)? {
+            return Ok(outcome);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, rx.recv()).await;
+            match next {
+                Err(_) => {
+                    return Err(ApiError::new(
+                        Code::NotConfirmedYet,
+                        format!(
+                            "The indexers did not confirm the entry within {} ms. Its outcome may still change.",
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+                Ok(Ok(ev)) => {
+                    if let Some(v1::event::Detail::Confirmed(c)) = &ev.detail
+                        && c.hash == hex
+                    {
+                        break;
+                    }
+                }
+                Ok(Err(_)) => {
+                    // Lagged or closed: look at the ledger itself.
+                    if let Some((_, _, true)) = self.reader()?.outcome(hash)? {
+                        break;
+                    }
+                }
+            }
+        }
+        match self.reader()?.outcome(hash)? {
+            Some((_, outcome, _)) => Ok(outcome),
+            None => Err(ApiError::internal("a confirmed entry has no outcome")),
+        }
+    }
+
+    /// How many batches the writer has committed since the pact was opened.
+    pub(crate) fn commit_count(&self) -> u64 {
+        *self.commits.borrow()
+    }
+
+    /// Waits until a batch commits after `seen` (a [`OpenPact::commit_count`]), up to `timeout`.
+    pub(crate) async fn wait_commit(&self, seen: u64, timeout: Duration) {
+        let mut rx = self.commits.clone();
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|n| *n > seen)).await;
+    }
+
+    /// This daemon's role: creator, indexer, member, or none.
+    pub fn role(&self, reader: &ViewReader) -> Result<Option<&'static str>> {
+        let Some(p) = reader.pact()? else {
+            return Ok(None);
+        };
+        let me = reader.members()?.into_iter().find(|m| m.key == self.me);
+        Ok(match me {
+            Some(m) if m.active && p.creator == self.me => Some("creator"),
+            Some(m) if m.active && m.indexer => Some("indexer"),
+            Some(m) if m.active => Some("member"),
+            _ => None,
+        })
+    }
+
+    /// The pact's status.
+    pub fn status(&self, current: bool) -> Result<v1::PactStatus> {
+        let r = self.reader()?;
+        let s = r.status()?;
+        let p = r.pact()?;
+        let role = self.role(&r)?;
+        let config = self.config();
+        let is_member = role.is_some();
+        Ok(v1::PactStatus {
+            pact_id: self.id.to_hex(),
+            alias: self.alias(),
+            pact_name: p.as_ref().map(|p| p.name.clone()).or(config.pact_name),
+            pact_purpose: p
+                .as_ref()
+                .map_or(config.pact_purpose, |p| p.purpose.clone()),
+            peer_handle: self.me.handle(),
+            display_name: config.display_name,
+            role: role.map(str::to_string),
+            public_key: self.me.to_hex(),
+            agents: u32::from(is_member),
+            entries: s.applied_len,
+            is_member,
+            is_indexer: p.as_ref().is_some_and(|p| p.indexers.contains(&self.me)),
+            synced: s.applied_len > 0,
+            claim_ttl_ms: p.map_or(openpact_ledger::entry::DEFAULT_CLAIM_TTL_MS, |p| {
+                p.claim_ttl_ms
+            }),
+            confirmed: s.confirmed_len,
+            tail: s.tail_len,
+            ledger_time_ms: s.ledger_time,
+            stored: s.entries_stored,
+            is_current: current,
+            data_dir: self.dir().display().to_string(),
+        })
+    }
+
+    /// The pact's agents: this daemon first (when a member), then every other member.
+    pub fn agents(&self, online: Option<bool>) -> Result<Vec<v1::Agent>> {
+        let r = self.reader()?;
+        let role = self.role(&r)?;
+        let mut out = Vec::new();
+        if let Some(role) = role {
+            out.push(v1::Agent {
+                id: self.me.handle(),
+                remote_key: self.me.to_hex(),
+                role: role.to_string(),
+                display_name: self.config().display_name,
+                online: true,
+                is_self: true,
+            });
+        }
+        for m in r.members()? {
+            if m.key == self.me || !m.active {
+                continue;
+            }
+            out.push(v1::Agent {
+                id: m.handle,
+                remote_key: m.key.to_hex(),
+                role: if m.indexer { "indexer" } else { "member" }.to_string(),
+                display_name: m.display_name,
+                // Peers arrive with the peer issue: no remote member is online yet.
+                online: false,
+                is_self: false,
+            });
+        }
+        if let Some(want) = online {
+            out.retain(|a| a.online == want && (want || !a.is_self));
+        }
+        Ok(out)
+    }
+
+    /// The entry with API id `id` (app entries only).
+    pub fn get_entry(&self, id: &str) -> Result<v1::Entry> {
+        let r = self.reader()?;
+        match r.entry_by_api_id(id)? {
+            Some(e) if e.kind.is_some() => convert::entry(&e, &r),
+            _ => Err(ApiError::not_found(format!("entry {id} not found"))),
+        }
+    }
+
+    /// Entries whose refs name `id`.
+    pub fn referenced_by(&self, id: &str) -> Result<Vec<v1::Entry>> {
+        let r = self.reader()?;
+        r.referenced_by(id)?
+            .iter()
+            .map(|e| convert::entry(e, &r))
+            .collect()
+    }
+
+    fn require_member(&self, r: &ViewReader) -> Result<&'static str> {
+        self.role(r)?.ok_or_else(|| {
+            ApiError::new(
+                Code::NotAMember,
+                "This daemon is not a member of the pact yet. Redeem an invite first.",
+            )
+        })
+    }
+}
+
+/// Turns each committed batch's ledger events into control-plane events on the bus.
+async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<Vec<Event>>) {
+    while let Some(events) = rx.recv().await {
+        let Some(pact) = pact.upgrade() else {
+            return;
+        };
+        let reader = match pact.reader() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(pact = %pact.id, error = %e, "cannot read the view for events");
+                continue;
+            }
+        };
+        let alias = pact.alias();
+        let pact_id = pact.id.to_hex();
+        let mk = |kind: v1::EventKind, detail: v1::event::Detail| v1::Event {
+            id: String::new(),
+            kind: kind as i32,
+            pact_id: pact_id.clone(),
+            alias: alias.clone(),
+            detail: Some(detail),
+        };
+        use v1::event::Detail;
+        for ev in events {
+            let out = match ev {
+                Event::Applied {
+                    hash,
+                    api_id,
+                    pos,
+                    outcome,
+                    arrival,
+                } => {
+                    let view = reader.entry_by_hash(&hash).ok().flatten();
+                    let entry = view
+                        .as_ref()
+                        .filter(|v| v.kind.is_some())
+                        .and_then(|v| convert::entry(v, &reader).ok())
+                        .map(|mut e| {
+                            e.arrival = arrival;
+                            e
+                        });
+                    mk(
+                        v1::EventKind::EntryApplied,
+                        Detail::Applied(v1::EntryApplied {
+                            kind: if entry.is_some() { "entry" } else { "admin" }.to_string(),
+                            entry,
+                            hash: hash.to_hex(),
+                            id: api_id,
+                            position: pos,
+                            outcome: convert::outcome(&outcome),
+                            arrival,
+                        }),
+                    )
+                }
+                Event::InvalidEntry { hash, reason } => mk(
+                    v1::EventKind::InvalidEntry,
+                    Detail::Invalid(v1::InvalidEntry {
+                        reason: reason.reason().to_string(),
+                        hash: hash.map(|h| h.to_hex()),
+                        message: reason.to_string(),
+                    }),
+                ),
+                Event::TailRolledBack { from_pos, count } => mk(
+                    v1::EventKind::TailRolledBack,
+                    Detail::RolledBack(v1::TailRolledBack {
+                        from_position: from_pos,
+                        count,
+                    }),
+                ),
+                Event::OutcomeChanged {
+                    hash,
+                    api_id,
+                    pos,
+                    before,
+                    after,
+                } => mk(
+                    v1::EventKind::OutcomeChanged,
+                    Detail::OutcomeChanged(v1::OutcomeChanged {
+                        hash: hash.to_hex(),
+                        id: api_id,
+                        position: pos,
+                        before: convert::outcome(&before),
+                        after: convert::outcome(&after),
+                    }),
+                ),
+                Event::Confirmed {
+                    hash,
+                    api_id,
+                    pos,
+                    outcome,
+                } => mk(
+                    v1::EventKind::EntryConfirmed,
+                    Detail::Confirmed(v1::EntryConfirmed {
+                        hash: hash.to_hex(),
+                        id: api_id,
+                        position: pos,
+                        outcome: convert::outcome(&outcome),
+                    }),
+                ),
+                Event::ForkDetected {
+                    author,
+                    seq,
+                    first,
+                    second,
+                } => mk(
+                    v1::EventKind::ForkDetected,
+                    Detail::Fork(v1::ForkDetected {
+                        author: author.to_hex(),
+                        seq,
+                        first: first.to_hex(),
+                        second: second.to_hex(),
+                    }),
+                ),
+            };
+            pact.bus.publish(out);
+        }
+        pact.bus.publish(v1::Event {
+            id: String::new(),
+            kind: v1::EventKind::PactUpdated as i32,
+            pact_id: pact_id.clone(),
+            alias: alias.clone(),
+            detail: None,
+        });
+    }
+}
