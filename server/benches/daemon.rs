@@ -1,0 +1,208 @@
+//! Benchmarks of the real daemon through its control plane (docs/BENCHMARKS.md):
+//! cold start to ready, idle and loaded RSS, and durable appends per second with 1 and 16
+//! concurrent clients over the unix socket (p50/p99 latency).
+//!
+//! `cargo bench -p openpact-server --bench daemon -- [--quick] [--seconds S]`
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openpact_proto::v1;
+use openpact_server::client::Client;
+
+fn spawn_daemon(dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_openpact"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["start", "--foreground", "--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("cannot spawn the daemon: {e}")))
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("bench: {msg}");
+    std::process::exit(1)
+}
+
+/// Connects and pings until the daemon answers; the time it took.
+async fn ready(dir: &Path, started: Instant) -> (Client, Duration) {
+    loop {
+        if let Ok(mut c) = Client::connect(dir.join("openpact.sock")).await
+            && c.host.ping(v1::PingRequest {}).await.is_ok()
+        {
+            return (c, started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            fail("the daemon did not answer within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// SIGTERM, as `openpact stop` sends it, then wait for the exit.
+fn stop(mut child: Child) {
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    match pid {
+        Some(pid) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        None => {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn appends(dir: &Path, clients: usize, seconds: f64) -> (f64, Duration, Duration, usize) {
+    let mut tasks = Vec::new();
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    for w in 0..clients {
+        let (mut c, _) = ready(dir, Instant::now()).await;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while Instant::now() < until {
+                let t = Instant::now();
+                let r = c
+                    .pact
+                    .create_knowledge(v1::CreateKnowledgeRequest {
+                        pact: "bench".into(),
+                        topic: format!("writer-{w}"),
+                        content: format!("short knowledge entry {i} from client {w}"),
+                        ..Default::default()
+                    })
+                    .await;
+                if let Err(e) = r {
+                    fail(&format!("append failed: {e}"));
+                }
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(l) => all.extend(l),
+            Err(e) => fail(&format!("client task: {e}")),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    (
+        all.len() as f64 / secs,
+        pct(&all, 0.5),
+        pct(&all, 0.99),
+        all.len(),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let seconds = args
+        .windows(2)
+        .find(|w| w[0] == "--seconds")
+        .and_then(|w| w[1].parse::<f64>().ok())
+        .unwrap_or(if quick { 0.5 } else { 5.0 });
+    let runs = if quick { 1 } else { 5 };
+    let tmp = tempfile::Builder::new()
+        .prefix("opb")
+        .tempdir_in("/tmp")
+        .unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
+    let dir = tmp.path();
+
+    // Cold start of an empty data dir, then create the pact.
+    let t = Instant::now();
+    let child = spawn_daemon(dir);
+    let (mut c, empty_start) = ready(dir, t).await;
+    c.host
+        .create_pact(v1::CreatePactRequest {
+            name: "bench".into(),
+            alias: Some("bench".into()),
+            confirm: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| fail(&format!("create pact: {e}")));
+    stop(child);
+
+    // Cold start with one pact, several times.
+    let mut starts = Vec::new();
+    let mut child = None;
+    for i in 0..runs {
+        let t = Instant::now();
+        let ch = spawn_daemon(dir);
+        let (_, took) = ready(dir, t).await;
+        starts.push(took);
+        if i + 1 < runs {
+            stop(ch);
+        } else {
+            child = Some(ch);
+        }
+    }
+    let Some(child) = child else {
+        fail("no daemon left running")
+    };
+    starts.sort();
+    let pid = child.id();
+    tokio::time::sleep(Duration::from_millis(if quick { 100 } else { 2000 })).await;
+    let idle = rss_kib(pid);
+
+    println!("openpact daemon benchmark ({} s per append run)", seconds);
+    println!(
+        "cold start to ready: empty data dir {:.1} ms; one pact median {:.1} ms (min {:.1}, max {:.1}, {} runs)",
+        ms(empty_start),
+        ms(pct(&starts, 0.5)),
+        ms(starts[0]),
+        ms(starts[starts.len() - 1]),
+        starts.len()
+    );
+    println!("idle RSS: {:.1} MiB", idle as f64 / 1024.0);
+    for clients in [1usize, 16] {
+        let (rate, p50, p99, n) = appends(dir, clients, seconds).await;
+        println!(
+            "appends, {clients:>2} client(s): {rate:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  ({n} appends)",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    let loaded = rss_kib(pid);
+    println!(
+        "loaded RSS (after the runs): {:.1} MiB",
+        loaded as f64 / 1024.0
+    );
+    stop(child);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
