@@ -272,7 +272,20 @@ impl OpenPact {
 
     /// A snapshot of the view.
     pub fn reader(&self) -> Result<ViewReader> {
-        Ok(self.writer.reader()?)
+        self.writer.reader().map_err(|e| self.ledger_error(e))
+    }
+
+    /// A ledger error as an answer; failures of the machine (disk full, read-only, I/O) name the
+    /// ledger file, refusals keep their wire code.
+    fn ledger_error(&self, e: openpact_ledger::Error) -> ApiError {
+        match e {
+            openpact_ledger::Error::Refused { .. } | openpact_ledger::Error::Invalid(_) => e.into(),
+            other => ApiError::internal(format!(
+                "{}: {other}. This write was not made; acknowledged entries are safe. If the disk is \
+                 full or failing, make room, then restart the daemon (`openpact stop`, `openpact start`).",
+                self.dir().join(LEDGER_FILE).display()
+            )),
+        }
     }
 
     fn now(&self) -> u64 {
@@ -297,7 +310,8 @@ impl OpenPact {
             .writer
             .append_async(body)
             .await
-            .map_err(|_| ApiError::internal("The pact's writer stopped."))??;
+            .map_err(|_| ApiError::internal("The pact's writer stopped."))?
+            .map_err(|e| self.ledger_error(e))?;
         let view = self.reader()?.entry_by_hash(&done.hash)?.ok_or_else(|| {
             ApiError::internal(format!("entry {} is missing after its append", done.api_id))
         })?;

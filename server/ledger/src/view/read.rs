@@ -20,10 +20,10 @@ mod tests;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableHandle};
 
 pub use self::pact::{InviteView, MemberView, PactView};
-use self::rows::{Entries, Rows, decode, format_cursor, parse_cursor};
-pub use self::sync::ForkView;
 /// The cursor a list gives a row: `<kind>/<position>/<api id>`.
 pub use self::rows::format_cursor as format_list_cursor;
+use self::rows::{Entries, Rows, decode, format_cursor, parse_cursor};
+pub use self::sync::ForkView;
 pub use self::tasks::{Claimer, TaskView};
 use crate::code::{Code, Outcome};
 use crate::error::{Error, Result};
