@@ -584,6 +584,27 @@ async fn tasks_follow_the_state_machine_and_one_of_two_concurrent_claims_wins() 
             .expect("claim")
             .into_inner();
     assert_eq!(claimed.status, "claimed");
+    let read =
+        h.c.pact
+            .get_task(v1::GetTaskRequest {
+                pact: "default".into(),
+                id: t.id.clone(),
+            })
+            .await
+            .expect("get task")
+            .into_inner();
+    assert_eq!((read.status.as_str(), read.history.len()), ("claimed", 2));
+    assert_eq!(
+        code(
+            h.c.pact
+                .get_task(v1::GetTaskRequest {
+                    pact: "default".into(),
+                    id: "abcd-99".into(),
+                })
+                .await
+        ),
+        Code::NotFound
+    );
     assert!(
         claimed.confirmed,
         "wait=confirmed answers once the anchor confirmed it"
@@ -961,6 +982,34 @@ async fn admin_info_me_and_invites() {
         ),
         Code::LastIndexer
     );
+    // `POST /admin/remove`: confirmed, by the creator.
+    let other = openpact_ledger::Signer::from_seed([8; 32])
+        .public()
+        .to_hex();
+    h.c.pact
+        .add_member(v1::AddMemberRequest {
+            pact: p.clone(),
+            key: other.clone(),
+            indexer: false,
+        })
+        .await
+        .expect("add");
+    let admin_remove = |confirm: bool| v1::PromoteMemberRequest {
+        pact: "default".into(),
+        key: other.clone(),
+        confirm,
+    };
+    assert_eq!(
+        code(h.c.pact.admin_remove(admin_remove(false)).await),
+        Code::NotConfirmed
+    );
+    let removed =
+        h.c.pact
+            .admin_remove(admin_remove(true))
+            .await
+            .expect("admin remove")
+            .into_inner();
+    assert_eq!(removed.key, other);
     let promote = |confirm: bool| v1::PromoteMemberRequest {
         pact: "default".into(),
         key: "bb".repeat(32),
