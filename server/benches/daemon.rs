@@ -54,6 +54,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) the process has used, in clock ticks of 10 ms.
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start after the last ')'.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
 /// SIGTERM, as `openpact stop` sends it, then wait for the exit.
 fn stop(mut child: Child) {
     let pid = i32::try_from(child.id())
@@ -188,9 +201,13 @@ async fn main() {
     );
     println!("idle RSS: {:.1} MiB", idle as f64 / 1024.0);
     for clients in [1usize, 16] {
+        let (cpu, own) = (cpu_ticks(pid), cpu_ticks(std::process::id()));
         let (rate, p50, p99, n) = appends(dir, clients, seconds).await;
+        let per = |ticks: u64| ticks as f64 * 10_000.0 / n.max(1) as f64;
+        let cpu_us = per(cpu_ticks(pid).saturating_sub(cpu));
+        let client_us = per(cpu_ticks(std::process::id()).saturating_sub(own));
         println!(
-            "appends, {clients:>2} client(s): {rate:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  ({n} appends)",
+            "appends, {clients:>2} client(s): {rate:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  CPU per append: daemon {cpu_us:.0} µs, clients {client_us:.0} µs  ({n} appends)",
             ms(p50),
             ms(p99)
         );

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use openpact_ledger::view::read::EntryView;
 use openpact_ledger::{
     AppendResult, Clock, Code, EntryHash, Event, Ledger, MemberKey, PactId, Signer, ViewReader,
     Writer, WriterConfig, wire,
@@ -294,7 +293,7 @@ impl OpenPact {
 
     /// Appends `ops` as one entry, signed with this daemon's display name, and waits until it is
     /// durable and applied.
-    pub(crate) async fn append(&self, ops: Vec<wire::op::Op>) -> Result<(AppendResult, EntryView)> {
+    pub(crate) async fn append(&self, ops: Vec<wire::op::Op>) -> Result<AppendResult> {
         let body = wire::Body {
             ops: ops
                 .into_iter()
@@ -305,17 +304,22 @@ impl OpenPact {
         self.append_body(body).await
     }
 
-    pub(crate) async fn append_body(&self, body: wire::Body) -> Result<(AppendResult, EntryView)> {
-        let done = self
-            .writer
+    /// Appends one app op and answers the entry as the API shows it (one read of the view).
+    pub(crate) async fn append_entry(&self, op: wire::op::Op) -> Result<v1::Entry> {
+        let done = self.append(vec![op]).await?;
+        let r = self.reader()?;
+        let view = r.entry_by_hash(&done.hash)?.ok_or_else(|| {
+            ApiError::internal(format!("entry {} is missing after its append", done.api_id))
+        })?;
+        convert::entry(&view, &r)
+    }
+
+    pub(crate) async fn append_body(&self, body: wire::Body) -> Result<AppendResult> {
+        self.writer
             .append_async(body)
             .await
             .map_err(|_| ApiError::internal("The pact's writer stopped."))?
-            .map_err(|e| self.ledger_error(e))?;
-        let view = self.reader()?.entry_by_hash(&done.hash)?.ok_or_else(|| {
-            ApiError::internal(format!("entry {} is missing after its append", done.api_id))
-        })?;
-        Ok((done, view))
+            .map_err(|e| self.ledger_error(e))
     }
 
     /// Waits until the entry `hash` is confirmed, up to `timeout`; its final outcome.

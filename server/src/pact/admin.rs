@@ -65,7 +65,7 @@ impl OpenPact {
             .into_iter()
             .find(|(k, _, _)| *k == key)
             .map_or(0, |(_, seq, _)| seq + 1);
-        let (done, _) = self
+        let done = self
             .append(vec![Op::AddMember(wire::AddMember {
                 key: key.0.to_vec(),
                 from_seq,
@@ -96,7 +96,7 @@ impl OpenPact {
                 "That key is the pact's only indexer; it cannot be removed.",
             ));
         }
-        let (done, _) = self
+        let done = self
             .append(vec![Op::RemoveMember(wire::RemoveMember {
                 key: key.0.to_vec(),
             })])
@@ -182,7 +182,7 @@ impl OpenPact {
             purpose: purpose.clone().map(|p| wire::NullableString { value: p }),
             claim_ttl_ms: ttl,
         };
-        let (done, _) = self.append(vec![Op::PactInfo(info)]).await?;
+        let done = self.append(vec![Op::PactInfo(info)]).await?;
         applied(done.outcome, "the info change")?;
         if name.is_some() || purpose.is_some() {
             let actor = self

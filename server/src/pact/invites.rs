@@ -155,7 +155,7 @@ impl OpenPact {
         let json = serde_json::to_vec_pretty(&nonces)
             .map_err(|e| ApiError::internal(format!("cannot encode nonces: {e}")))?;
         write_atomic(&self.nonces_path(), &json, 0o600)?;
-        let (done, _) = self
+        let done = self
             .append(vec![Op::InviteMint(wire::InviteMint {
                 nonce_hash: hash.to_vec(),
                 expires_at_ms: expires,
@@ -267,7 +267,7 @@ impl OpenPact {
             }
             Some(i) if i.revoked => {}
             Some(_) => {
-                let (done, _) = self
+                let done = self
                     .append(vec![Op::InviteRevoke(wire::InviteRevoke {
                         nonce_hash: hash.to_vec(),
                     })])
@@ -347,7 +347,7 @@ impl OpenPact {
             .into_iter()
             .find(|(k, _, _)| *k == key)
             .map_or(0, |(_, seq, _)| seq + 1);
-        let (done, _) = self
+        let done = self
             .append(vec![
                 Op::RedeemInvite(wire::RedeemInvite { nonce }),
                 Op::AddMember(wire::AddMember {

@@ -162,15 +162,13 @@ impl OpenPact {
         check_chars("topic", &req.topic, 1, 200)?;
         check_chars("content", &req.content, 1, usize::MAX)?;
         let extra_json = check_json_object("extra_json", &req.extra_json)?;
-        let (_, view) = self
-            .append(vec![Op::Knowledge(wire::Knowledge {
-                topic: req.topic,
-                content: req.content,
-                source: req.source,
-                extra_json,
-            })])
-            .await?;
-        convert::entry(&view, &self.reader()?)
+        self.append_entry(Op::Knowledge(wire::Knowledge {
+            topic: req.topic,
+            content: req.content,
+            source: req.source,
+            extra_json,
+        }))
+        .await
     }
 
     /// Lists knowledge, optionally of one topic.
@@ -209,17 +207,15 @@ impl OpenPact {
                 )));
             }
         };
-        let (_, view) = self
-            .append(vec![Op::Message(wire::Message {
-                content: req.content,
-                priority: req.priority,
-                to,
-                reply_to: req.reply_to,
-                kind: None,
-                system_json: String::new(),
-            })])
-            .await?;
-        convert::entry(&view, &self.reader()?)
+        self.append_entry(Op::Message(wire::Message {
+            content: req.content,
+            priority: req.priority,
+            to,
+            reply_to: req.reply_to,
+            kind: None,
+            system_json: String::new(),
+        }))
+        .await
     }
 
     /// Lists messages, optionally by author, recipient, and written after a time.

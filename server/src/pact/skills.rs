@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::lists::{check_chars, check_json_object};
 use super::{OpenPact, io_error, rfc3339};
-use crate::convert;
 use crate::error::{ApiError, Result};
 
 /// The installed-skills record file inside a pact's directory.
@@ -106,19 +105,17 @@ impl OpenPact {
             ));
         }
         let extra_json = check_json_object("extra_json", &req.extra_json)?;
-        let (_, view) = self
-            .append(vec![Op::Skill(wire::Skill {
-                name: req.name,
-                version: req.version,
-                format: req.format,
-                content: req.content,
-                checksum: req.checksum,
-                description: req.description,
-                requires_approval: req.requires_approval,
-                extra_json,
-            })])
-            .await?;
-        convert::entry(&view, &self.reader()?)
+        self.append_entry(Op::Skill(wire::Skill {
+            name: req.name,
+            version: req.version,
+            format: req.format,
+            content: req.content,
+            checksum: req.checksum,
+            description: req.description,
+            requires_approval: req.requires_approval,
+            extra_json,
+        }))
+        .await
     }
 
     fn skill(&self, id: &str) -> Result<wire::Skill> {

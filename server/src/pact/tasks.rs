@@ -53,7 +53,7 @@ impl OpenPact {
             )));
         }
         let extra_json = check_json_object("extra_json", &req.extra_json)?;
-        let (done, _) = self
+        let done = self
             .append(vec![Op::TaskCreate(wire::TaskCreate {
                 title: req.title,
                 description: req.description,
@@ -199,7 +199,7 @@ impl OpenPact {
                 })
             }
         };
-        let (done, _) = self.append(vec![op]).await?;
+        let done = self.append(vec![op]).await?;
         let mut outcome = done.outcome;
         let mut confirmed = done.confirmed;
         if wait == v1::Wait::Confirmed && !confirmed {
