@@ -1,0 +1,64 @@
+//! What every handler holds: the control plane and the gateway's settings.
+
+use std::sync::Arc;
+
+use openpact_proto::v1;
+
+/// The control plane, as the gateway uses it: the daemon's own service implementation when the
+/// daemon starts the gateway (no socket hop), or [`crate::remote::Remote`] over the unix socket
+/// when the gateway runs as its own process.
+pub trait Plane:
+    v1::host_server::Host
+    + v1::pact_server::Pact
+    + v1::events_server::Events
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Plane for T where
+    T: v1::host_server::Host
+        + v1::pact_server::Pact
+        + v1::events_server::Events
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The gateway's settings (flags > env > daemon.json > defaults, resolved by the caller).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The bearer token (64 lowercase hex) from `<data>/daemon.json`.
+    pub token: String,
+    /// Requests per minute per client; 0 disables the limiter.
+    pub rate_limit: u32,
+    /// Largest HTTP body, bytes (128 KiB by default).
+    pub body_limit: usize,
+    /// An SSE client whose unsent bytes pass this is closed (1 MiB by default).
+    pub sse_buffer_bytes: usize,
+}
+
+impl Config {
+    /// Defaults with `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        Config {
+            token: token.into(),
+            rate_limit: 3000,
+            body_limit: 128 * 1024,
+            sse_buffer_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState<S> {
+    /// The control plane.
+    pub plane: S,
+    /// Settings.
+    pub config: Arc<Config>,
+}
