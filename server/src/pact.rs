@@ -33,7 +33,10 @@ pub struct OpenPact {
     alias: RwLock<String>,
     /// When it was added to this host (RFC 3339).
     pub added_at: String,
-    writer: Writer,
+    /// `None` only while the writer is being reopened after a storage failure.
+    writer: RwLock<Option<Writer>>,
+    /// What reopening needs.
+    reopen: Reopen,
     /// This daemon's member key in the pact.
     pub me: MemberKey,
     config: Mutex<PactConfig>,
@@ -47,6 +50,36 @@ impl std::fmt::Debug for OpenPact {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "OpenPact({}, {})", self.alias(), self.id)
     }
+}
+
+/// What it takes to start the pact's writer again.
+struct Reopen {
+    signer: Signer,
+    writer_config: WriterConfig,
+    commit_tx: Arc<watch::Sender<u64>>,
+    event_tx: mpsc::UnboundedSender<Vec<Event>>,
+}
+
+impl Reopen {
+    fn sink(&self) -> openpact_ledger::EventSink {
+        let (commit_tx, event_tx) = (self.commit_tx.clone(), self.event_tx.clone());
+        Box::new(move |events: &[Event]| {
+            commit_tx.send_modify(|n| *n += 1);
+            let _ = event_tx.send(events.to_vec());
+        })
+    }
+}
+
+/// Opens a pact's ledger file, leaving it as it is on failure.
+fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
+    let failed = |e: &dyn std::fmt::Display| {
+        ApiError::internal(format!(
+            "Cannot open the ledger {}: {e}. It was left as it is.",
+            path.display()
+        ))
+    };
+    let db = redb::Database::open(path).map_err(|e| failed(&e))?;
+    Ledger::open(db).map_err(|e| failed(&e))
 }
 
 /// What a new pact is created with.
@@ -182,18 +215,7 @@ impl OpenPact {
         let seed = dir.read_member_seed(&entry.alias)?;
         let signer = Signer::from_seed(seed);
         let path = dir.pact_dir(&entry.alias).join(LEDGER_FILE);
-        let db = redb::Database::open(&path).map_err(|e| {
-            ApiError::internal(format!(
-                "Cannot open the ledger {}: {e}. It was left as it is.",
-                path.display()
-            ))
-        })?;
-        let ledger = Ledger::open(db).map_err(|e| {
-            ApiError::internal(format!(
-                "Cannot open the ledger {}: {e}. It was left as it is.",
-                path.display()
-            ))
-        })?;
+        let ledger = open_ledger(&path)?;
         let id = ledger.pact_id();
         if id.to_hex() != entry.pact_id {
             return Err(ApiError::internal(format!(
@@ -204,17 +226,20 @@ impl OpenPact {
         }
         let (commit_tx, commits) = watch::channel(0u64);
         let (event_tx, event_rx) = mpsc::unbounded_channel::<Vec<Event>>();
-        let sink = Box::new(move |events: &[Event]| {
-            commit_tx.send_modify(|n| *n += 1);
-            let _ = event_tx.send(events.to_vec());
-        });
+        let reopen = Reopen {
+            signer: signer.clone(),
+            writer_config: writer_config.clone(),
+            commit_tx: Arc::new(commit_tx),
+            event_tx,
+        };
         let me = signer.public();
-        let writer = Writer::spawn(ledger, signer, clock.clone(), writer_config, sink)?;
+        let writer = Writer::spawn(ledger, signer, clock.clone(), writer_config, reopen.sink())?;
         let pact = Arc::new(OpenPact {
             id,
             alias: RwLock::new(entry.alias.clone()),
             added_at: entry.added_at.clone(),
-            writer,
+            writer: RwLock::new(Some(writer)),
+            reopen,
             me,
             config: Mutex::new(config),
             dir: dir.clone(),
@@ -264,14 +289,62 @@ impl OpenPact {
         Ok(next)
     }
 
+    /// The running writer; started again first if a storage failure stopped it.
+    fn writer(&self) -> Result<Writer> {
+        if let Some(w) = self.writer.read().ok().and_then(|w| w.clone()) {
+            return Ok(w);
+        }
+        self.start_writer()
+    }
+
+    /// Opens the ledger file and starts a writer, unless one runs.
+    fn start_writer(&self) -> Result<Writer> {
+        let mut slot = self
+            .writer
+            .write()
+            .map_err(|_| ApiError::internal("The pact's writer lock was poisoned."))?;
+        if let Some(w) = slot.as_ref() {
+            return Ok(w.clone());
+        }
+        let path = self.dir().join(LEDGER_FILE);
+        let ledger = open_ledger(&path)?;
+        let w = Writer::spawn(
+            ledger,
+            self.reopen.signer.clone(),
+            self.clock.clone(),
+            self.reopen.writer_config.clone(),
+            self.reopen.sink(),
+        )?;
+        tracing::warn!(pact = %self.id, "ledger reopened after a storage failure");
+        *slot = Some(w.clone());
+        Ok(w)
+    }
+
     /// Stops the writer after what it already took.
     pub fn shutdown(&self) {
-        self.writer.shutdown();
+        if let Ok(w) = self.writer.read()
+            && let Some(w) = w.as_ref()
+        {
+            w.shutdown();
+        }
+    }
+
+    /// After a storage failure (disk full, I/O error) redb wants the file closed and opened
+    /// again: stop the writer and reopen the ledger (it recovers as after a crash). While a
+    /// request still holds the old file open, the reopen fails and the next request tries again.
+    fn reopen_after_failure(&self) {
+        let old = self.writer.write().ok().and_then(|mut slot| slot.take());
+        if let Some(old) = old {
+            old.shutdown();
+        }
+        if let Err(e) = self.start_writer() {
+            tracing::error!(pact = %self.id, error = %e, "cannot reopen the ledger yet");
+        }
     }
 
     /// A snapshot of the view.
     pub fn reader(&self) -> Result<ViewReader> {
-        self.writer.reader().map_err(|e| self.ledger_error(e))
+        self.writer()?.reader().map_err(|e| self.ledger_error(e))
     }
 
     /// A ledger error as an answer; failures of the machine (disk full, read-only, I/O) name the
@@ -281,7 +354,7 @@ impl OpenPact {
             openpact_ledger::Error::Refused { .. } | openpact_ledger::Error::Invalid(_) => e.into(),
             other => ApiError::internal(format!(
                 "{}: {other}. This write was not made; acknowledged entries are safe. If the disk is \
-                 full or failing, make room, then restart the daemon (`openpact stop`, `openpact start`).",
+                 full, make room: writes resume by themselves.",
                 self.dir().join(LEDGER_FILE).display()
             )),
         }
@@ -315,11 +388,25 @@ impl OpenPact {
     }
 
     pub(crate) async fn append_body(&self, body: wire::Body) -> Result<AppendResult> {
-        self.writer
+        let done = self
+            .writer()?
             .append_async(body)
             .await
-            .map_err(|_| ApiError::internal("The pact's writer stopped."))?
-            .map_err(|e| self.ledger_error(e))
+            .map_err(|_| ApiError::internal("The pact's writer stopped."))?;
+        match done {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                let failed = matches!(
+                    e,
+                    openpact_ledger::Error::Storage(_) | openpact_ledger::Error::Io(_)
+                );
+                let answer = self.ledger_error(e);
+                if failed {
+                    self.reopen_after_failure();
+                }
+                Err(answer)
+            }
+        }
     }
 
     /// Waits until the entry `hash` is confirmed, up to `timeout`; its final outcome.
