@@ -15,7 +15,15 @@ fn spawn_daemon(dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_openpact"))
         .arg("--data-dir")
         .arg(dir)
-        .args(["start", "--foreground", "--log-level", "warn"])
+        .args([
+            "start",
+            "--foreground",
+            "--port",
+            "0",
+            "--no-dashboard",
+            "--log-level",
+            "warn",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -15,6 +15,7 @@ use crate::datadir::{self, DataDir};
 use crate::error::{ApiError, Result};
 use crate::host::{Daemon, Ports};
 use crate::service::ControlPlane;
+use openpact_gateway::state::{AppState, Config};
 
 /// Longest socket path the kernel takes (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -44,25 +45,92 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(crate::pact::io_error(&socket, &e)),
     }
+    // REST binds before the pacts open, so a port held by someone else stops the start early.
+    let rest = bind_rest(opts.ports.rest).await?;
+    let mut ports = opts.ports;
+    ports.rest = rest
+        .local_addr()
+        .map_err(|e| ApiError::internal(format!("cannot read the REST address: {e}")))?
+        .port();
     let daemon = Daemon::start(
         dir.clone(),
         Arc::new(SystemClock),
         WriterConfig::default(),
-        opts.ports,
+        ports,
     )?;
-    dir.ensure_token()?;
+    let token = dir.ensure_token()?;
+    dir.update(|f| {
+        f.port = Some(ports.rest);
+        f.dashboard_port = (ports.dashboard != 0).then_some(ports.dashboard);
+        Ok(())
+    })?;
     let listener = UnixListener::bind(&socket).map_err(|e| crate::pact::io_error(&socket, &e))?;
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| crate::pact::io_error(&socket, &e))?;
     datadir::write_pid(&dir, std::process::id())?;
-    tracing::info!(socket = %socket.display(), pacts = daemon.open_pacts().len(), "daemon ready");
+    let gateway = tokio::spawn(openpact_gateway::app::serve(
+        rest,
+        AppState {
+            plane: ControlPlane::new(daemon.clone()),
+            config: Arc::new(gateway_config(token)),
+        },
+        crate::service::stopped(daemon.stopping()),
+    ));
+    tracing::info!(
+        socket = %socket.display(),
+        rest = %format!("http://127.0.0.1:{}/v1/", ports.rest),
+        pacts = daemon.open_pacts().len(),
+        "daemon ready"
+    );
     ready();
     let served = serve(daemon.clone(), UnixListenerStream::new(listener)).await;
+    daemon.request_stop();
+    match gateway.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the REST gateway stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "the REST gateway task failed"),
+    }
     daemon.close_all();
     let _ = std::fs::remove_file(&socket);
     let _ = datadir::remove_pid(&dir);
     tracing::info!("daemon stopped");
     served
+}
+
+/// The gateway's settings: the token, and the knobs from the environment (spec/rest-api.md,
+/// Decision 16).
+fn gateway_config(token: String) -> Config {
+    let mut c = Config::new(token);
+    let env = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(n) = env("OPENPACT_RATE_LIMIT") {
+        c.rate_limit = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = env("OPENPACT_SSE_BUFFER_BYTES").filter(|n| *n > 0) {
+        c.sse_buffer_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(n) = env("OPENPACT_BODY_LIMIT").filter(|n| *n > 0) {
+        c.body_limit = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    c
+}
+
+/// Binds REST on 127.0.0.1 only (`port` 0: any free port).
+async fn bind_rest(port: u16) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                ApiError::internal(format!(
+                    "Port {port} on 127.0.0.1 is already in use (another OpenPact daemon, or another program). Stop it, or pass --port to pick another."
+                ))
+            } else {
+                ApiError::internal(format!("Cannot listen on 127.0.0.1:{port}: {e}"))
+            }
+        })
 }
 
 async fn serve(daemon: Arc<Daemon>, incoming: UnixListenerStream) -> Result<()> {
