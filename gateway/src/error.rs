@@ -115,7 +115,15 @@ impl IntoResponse for GatewayError {
             "message": self.message,
             "status": self.status,
         });
-        (status, axum::Json(body)).into_response()
+        (
+            status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )],
+            body.to_string(),
+        )
+            .into_response()
     }
 }
 

@@ -894,7 +894,6 @@ async fn changes_of_an_empty_pact_are_empty() {
 /// Spec behaviour 40 pins a null cursor; the daemon answers `0|` (a cursor past the pact's
 /// genesis rows), which resumes correctly but is not null.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the control plane's Changes to answer no cursor for an empty first page"]
 async fn changes_of_an_empty_pact_have_a_null_cursor() {
     let r = start().await;
     let empty = json!({"entries": [], "cursor": null, "has_more": false});
@@ -979,7 +978,6 @@ async fn changes_from_head_see_only_later_writes() {
 /// Spec behaviour 43 pins the head of a typed feed to that type's last entry; the daemon's head
 /// is the last arrival of any type (`<arrival>|`), which resumes correctly but names no task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the control plane's Changes from_head to honour the type for the cursor"]
 async fn changes_head_of_one_type_ends_with_that_types_last_id() {
     let r = start().await;
     let t = r.task(json!({"title": "t"})).await;

@@ -294,15 +294,26 @@ impl OpenPact {
             ),
         };
         if req.from_head {
+            // The newest arrival is a resume point for every kind (nothing of `kind` arrived
+            // after its own newest entry); the id part names the newest entry of that kind.
             let r = self.reader()?;
             let cursor = match r.head_arrival(kind)? {
                 None => None,
                 Some(a) => {
-                    let page = r.changes(a.checked_sub(1), 1, kind)?;
-                    page.items
-                        .first()
-                        .map(|c| format!("{}|{}", c.arrival, c.entry.api_id))
-                        .or_else(|| Some(format!("{a}|")))
+                    let newest = match kind {
+                        Some(k) => {
+                            let mut q = ListQuery::new(k);
+                            q.limit = 1;
+                            r.list(&q)?.items.into_iter().next().map(|e| e.api_id)
+                        }
+                        None => r
+                            .changes(a.checked_sub(1), 1, None)?
+                            .items
+                            .into_iter()
+                            .next()
+                            .map(|c| c.entry.api_id),
+                    };
+                    Some(format!("{a}|{}", newest.unwrap_or_default()))
                 }
             };
             return Ok(v1::ChangesResponse {
@@ -313,14 +324,18 @@ impl OpenPact {
         }
         let limit = limit_of(req.limit)?;
         let wait = req.wait_ms.min(MAX_CHANGES_WAIT_MS);
-        let commits = self.commit_count();
-        let first = self.changes_page(after, limit, kind, req.since.clone())?;
-        if !first.entries.is_empty() || wait == 0 {
-            return Ok(first);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(wait));
+        loop {
+            // Commits that bring no entry of interest (an anchor, a system entry) do not end
+            // the wait: only an entry, or the deadline, does.
+            let commits = self.commit_count();
+            let page = self.changes_page(after, limit, kind, req.since.clone())?;
+            let now = tokio::time::Instant::now();
+            if !page.entries.is_empty() || now >= deadline {
+                return Ok(page);
+            }
+            self.wait_commit(commits, deadline - now).await;
         }
-        self.wait_commit(commits, Duration::from_millis(u64::from(wait)))
-            .await;
-        self.changes_page(after, limit, kind, req.since.clone())
     }
 
     fn changes_page(
@@ -334,9 +349,10 @@ impl OpenPact {
         let page = r.changes(after, limit, kind)?;
         let cursor = match page.items.last() {
             Some(c) => Some(format!("{}|{}", c.arrival, c.entry.api_id)),
-            None => match page.cursor {
-                // Rows were skipped past the given cursor: move past them.
-                Some(c) if Some(c) != after => Some(format!("{c}|")),
+            None => match (page.cursor, after) {
+                // Rows were skipped past the given cursor: move past them. With no cursor given,
+                // an empty page answers none (spec/rest-api.md, behaviour 40).
+                (Some(c), Some(a)) if c != a => Some(format!("{c}|")),
                 _ => since,
             },
         };
