@@ -90,8 +90,7 @@ impl Host {
         stderr.trim_end().to_string()
     }
 
-    /// Starts a daemon in the background (no port in use: the REST port is not served yet,
-    /// and 0 lets the OS pick once it is).
+    /// Starts a daemon in the background, REST on a port the OS picks (tests run in parallel).
     fn start(&self) -> String {
         self.ok(&["start", "--port", "0", "--no-dashboard"])
     }
@@ -1039,4 +1038,76 @@ fn completions_are_printed_for_each_shell() {
         assert!(out.contains("record"), "{shell}");
     }
     assert_eq!(h.run(&["completions", "cmd.exe"]).status.code(), Some(1));
+}
+
+/// A child process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn gateway_serves_rest_in_front_of_the_daemons_socket() {
+    let h = running_with_pact();
+    h.ok(&["record", "through the socket", "--topic", "gw"]);
+    let mut gw = Killed(
+        h.cmd(&["gateway", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the gateway"),
+    );
+    let stderr = gw.0.stderr.take().expect("stderr");
+    let mut line = String::new();
+    BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("the gateway says where it listens");
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let daemon_json: Value = serde_json::from_str(
+        &std::fs::read_to_string(h.root().join("daemon.json")).expect("daemon.json"),
+    )
+    .expect("daemon.json is JSON");
+    let token = daemon_json["apiToken"].as_str().expect("token").to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let ping = http
+            .get(format!("{base}/v1/ping"))
+            .send()
+            .await
+            .expect("ping");
+        assert_eq!(ping.status(), 200);
+        let denied = http
+            .get(format!("{base}/v1/pacts/main/knowledge"))
+            .send()
+            .await
+            .expect("no token");
+        assert_eq!(denied.status(), 401);
+        let list: Value = http
+            .get(format!("{base}/v1/pacts/main/knowledge?topic=gw"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("knowledge")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            list["entries"][0]["payload"]["content"],
+            "through the socket"
+        );
+    });
 }

@@ -6,6 +6,7 @@
 mod control;
 mod entries;
 mod error;
+mod gateway;
 mod init;
 mod json;
 mod output;
@@ -162,6 +163,13 @@ enum Command {
     #[command(subcommand)]
     Skill(skills::SkillCommand),
 
+    /// Serve the REST gateway as its own process, in front of a running daemon's socket.
+    ///
+    /// The daemon already serves REST on its --port; this runs the same gateway elsewhere
+    /// (another port, or for a daemon started without REST), talking to the daemon over its
+    /// control-plane socket.
+    Gateway(gateway::GatewayArgs),
+
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     ///
     /// For example: `openpact completions bash > ~/.local/share/bash-completion/completions/openpact`.
@@ -237,6 +245,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::List => pacts::list(&dir, out),
         Command::Init(args) => init::init(&dir, &args, out),
         Command::Completions { .. } => Ok(()),
+        Command::Gateway(args) => gateway::run(&dir, &args),
         command => block_on(client_verb(dir, command, out)),
     }
 }
@@ -268,6 +277,7 @@ async fn client_verb(dir: DataDir, command: Command, out: Output) -> Result<(), 
         | Command::Stop { .. }
         | Command::Init(_)
         | Command::List
+        | Command::Gateway(_)
         | Command::Completions { .. } => Ok(()),
     }
 }
