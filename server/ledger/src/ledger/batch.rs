@@ -5,15 +5,15 @@ use redb::ReadableTable;
 
 use super::{
     AppendResult, Batch, CommitReport, Event, Fresh, Ingested, PARKED_CAP, decode_stored,
-    effective_deps_cap, genesis_params, key_of,
+    effective_deps_cap, genesis_params,
 };
-use crate::code::{Code, Outcome};
+use crate::code::Code;
 use crate::entry::{self, Draft, EntryRef, Header, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::{EntryHash, MemberKey, Signer};
 use crate::order::{Epoch, Node};
 use crate::view::apply::check_body;
-use crate::view::tables::{MemberRow, ResultRow, STATE_ENGINE, ViewTable};
+use crate::view::tables::{MemberRow, STATE_ENGINE, ViewTable, split_stored, stored_value};
 use crate::wire;
 
 impl Batch<'_, '_> {
@@ -26,11 +26,7 @@ impl Batch<'_, '_> {
             .ok()
             .map(|s| entry::entry_hash(&s.header));
         if let Some(h) = hash {
-            let stored = self
-                .log
-                .entries
-                .get(h.0)?
-                .is_some_and(|v| v.value() == bytes);
+            let stored = self.log.by_hash(&h)?.is_some_and(|(_, _, v)| v == bytes);
             let parked = self
                 .st
                 .parked
@@ -54,7 +50,7 @@ impl Batch<'_, '_> {
         let hash = e.hash;
         if self.st.tail.get(&hash).is_some()
             || self.st.parked.entries.contains_key(&hash)
-            || self.log.entries.get(hash.0)?.is_some()
+            || self.log.hashes.get(hash.0)?.is_some()
         {
             return Ok(Ingested::Duplicate(hash));
         }
@@ -85,12 +81,9 @@ impl Batch<'_, '_> {
         if let Some((l, a, s)) = self.st.heads.get(h) {
             return Ok(Some((*l, *a, *s)));
         }
-        match self.log.entries.get(h.0)? {
+        match self.log.by_hash(h)? {
             None => Ok(None),
-            Some(b) => {
-                let header = decode_stored(b.value())?.header;
-                Ok(Some((header.lamport, key_of(&header.author)?, header.seq)))
-            }
+            Some((author, seq, b)) => Ok(Some((decode_stored(&b)?.header.lamport, author, seq))),
         }
     }
 
@@ -186,16 +179,22 @@ impl Batch<'_, '_> {
         body: wire::Body,
         bytes: Option<&[u8]>,
     ) -> Result<()> {
-        if let Some(bytes) = bytes {
-            self.log.entries.insert(hash.0, bytes)?;
-        }
         let slot = (h.author.0, h.seq);
-        let first = self.log.by_author.get(slot)?.map(|v| EntryHash(v.value()));
+        let first = match self.log.entries.get(slot)? {
+            None => None,
+            Some(v) => Some(split_stored(v.value()).ok_or_else(corrupt_entries)?.0),
+        };
+        self.log.hashes.insert(hash.0, slot)?;
         match first {
             None => {
-                self.log.by_author.insert(slot, hash.0)?;
+                // A local append holds its slot with the bare hash until it is signed.
+                let value = stored_value(&hash, bytes.unwrap_or_default());
+                self.log.entries.insert(slot, value.as_slice())?;
             }
             Some(first) if first != hash => {
+                if let Some(bytes) = bytes {
+                    self.log.branches.insert(hash.0, bytes)?;
+                }
                 if self.log.forks.get(slot)?.is_none() {
                     self.log.forks.insert(slot, hash.0)?;
                 }
@@ -273,13 +272,19 @@ impl Batch<'_, '_> {
                 format!("entry validation failed: {}", code.as_str()),
             ));
         }
-        let own = self
+        let own = match self
             .log
-            .by_author
+            .entries
             .range((author.0, 0)..=(author.0, u64::MAX))?
             .next_back()
             .transpose()?
-            .map(|(k, v)| (k.value().1, EntryHash(v.value())));
+        {
+            None => None,
+            Some((k, v)) => Some((
+                k.value().1,
+                split_stored(v.value()).ok_or_else(corrupt_entries)?.0,
+            )),
+        };
         let (seq, prev) = match own {
             Some((s, h)) => (s + 1, Some(h)),
             None => (0, None),
@@ -334,8 +339,19 @@ impl Batch<'_, '_> {
 
     /// Reconciles, records the engine state, and builds the report.
     pub(super) fn finish(mut self) -> Result<CommitReport> {
-        for (hash, bytes) in sign_all(std::mem::take(&mut self.unsigned)) {
-            self.log.entries.insert(hash.0, bytes.as_slice())?;
+        for (hash, author, seq, bytes) in sign_all(std::mem::take(&mut self.unsigned)) {
+            let slot = (author.0, seq);
+            let holds = match self.log.entries.get(slot)? {
+                Some(v) => split_stored(v.value()).is_some_and(|(h, _)| h == hash),
+                None => false,
+            };
+            if holds {
+                self.log
+                    .entries
+                    .insert(slot, stored_value(&hash, &bytes).as_slice())?;
+            } else {
+                self.log.branches.insert(hash.0, bytes.as_slice())?;
+            }
         }
         self.reconcile()?;
         let st = &mut *self.st;
@@ -346,17 +362,16 @@ impl Batch<'_, '_> {
             .insert(STATE_ENGINE, st.engine.encode_to_vec().as_slice())?;
         let mut appended = Vec::with_capacity(self.appended.len());
         for h in &self.appended {
-            let row: ResultRow = self
-                .view
-                .get_row(ViewTable::Results, &h.0)?
-                .ok_or_else(|| Error::Corrupt("appended entry has no result".into()))?;
+            let (pos, outcome, api_id) = self
+                .results
+                .remove(h)
+                .ok_or_else(|| Error::Corrupt("appended entry was not applied".into()))?;
             appended.push(AppendResult {
                 hash: *h,
-                api_id: row.api_id,
-                pos: row.pos,
-                outcome: Outcome::from_u16(row.outcome as u16)
-                    .ok_or_else(|| Error::Corrupt("outcome".into()))?,
-                confirmed: row.pos < st.engine.confirmed_len,
+                api_id,
+                pos,
+                outcome,
+                confirmed: pos < st.engine.confirmed_len,
             });
         }
         Ok(CommitReport {
@@ -366,14 +381,21 @@ impl Batch<'_, '_> {
     }
 }
 
+/// A signed append: hash, author, seq and `SignedEntry` bytes.
+type Signed = (EntryHash, MemberKey, u64, Vec<u8>);
+
+fn corrupt_entries() -> Error {
+    Error::Corrupt("bad row in log.entries".into())
+}
+
 /// Signs this batch's appends, spread over the machine's cores when there are enough of them to
 /// be worth a thread (an ed25519 signature costs about as much as the rest of an append).
-fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<(EntryHash, Vec<u8>)> {
+fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<Signed> {
     const PER_THREAD: usize = 4;
-    let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<(EntryHash, Vec<u8>)> {
+    let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<Signed> {
         chunk
             .iter()
-            .map(|(u, s)| (u.hash, u.signed_bytes(s)))
+            .map(|(u, s)| (u.hash, u.header.author, u.header.seq, u.signed_bytes(s)))
             .collect()
     };
     let cores = std::thread::available_parallelism()
