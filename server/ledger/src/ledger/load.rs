@@ -153,3 +153,63 @@ pub(super) fn load_state(db: &Database) -> Result<State> {
     }
     Ok(st)
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::backends::InMemoryBackend;
+
+    use super::*;
+    use crate::keys::Signer;
+    use crate::ledger::{Ledger, PactParams};
+
+    #[test]
+    fn a_file_of_another_layout_is_refused_when_opened_or_joined() {
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("in-memory database");
+        let creator = Signer::from_seed([1; 32]);
+        let ledger =
+            Ledger::create(db, &creator, PactParams::named("p"), 1_000, [7; 32]).expect("create");
+        let pact = ledger.pact_id();
+        let db = ledger.database().clone();
+        drop(ledger);
+        let db = std::sync::Arc::into_inner(db).expect("sole owner");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut state = txn.open_table(STATE).expect("state");
+            state
+                .insert(STATE_LAYOUT, 1u32.to_le_bytes().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+        let expected = "the ledger file has layout version 1; this build reads only version 2";
+        let db = match Ledger::open(db) {
+            Err(Error::Corrupt(m)) => {
+                assert!(m.starts_with(expected), "{m}");
+                None
+            }
+            other => Some(other),
+        };
+        assert!(db.is_none(), "a layout 1 file was opened");
+        // Joining checks the layout before opening any table of the file.
+        let db = Database::builder()
+            .create_with_backend(InMemoryBackend::new())
+            .expect("in-memory database");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut state = txn.open_table(STATE).expect("state");
+            state
+                .insert(STATE_PACT_ID, pact.0.as_slice())
+                .expect("insert");
+            state
+                .insert(STATE_LAYOUT, 1u32.to_le_bytes().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+        match Ledger::join(db, pact) {
+            Err(Error::Corrupt(m)) => assert!(m.starts_with(expected), "{m}"),
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("a layout 1 file was joined"),
+        }
+    }
+}
