@@ -29,6 +29,7 @@ use crate::wire;
 mod batch;
 mod load;
 mod reconcile;
+mod sign;
 
 use load::load_state;
 
@@ -390,6 +391,7 @@ impl Ledger {
                 before: HashMap::new(),
                 fresh: HashMap::new(),
                 unsigned: Vec::new(),
+                sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
             };
             let r = f(&mut b)?;
@@ -503,8 +505,10 @@ pub struct Batch<'a, 't> {
     /// Entries stored by this batch, decoded: applied from memory, and the first apply of each
     /// assigns its arrival number.
     fresh: HashMap<EntryHash, Fresh>,
-    /// This batch's appends, encoded and chained but not yet signed (signed together at the end).
-    unsigned: Vec<(entry::Unsigned, Signer)>,
+    /// This batch's appends, stored but not yet signed: hash, author and seq.
+    unsigned: Vec<(EntryHash, MemberKey, u64)>,
+    /// Their signing, ahead of the end of the batch.
+    sign_ahead: sign::SignAhead,
     /// Position, outcome and API id of each entry as last applied by this batch.
     results: HashMap<EntryHash, (u64, Outcome, String)>,
 }

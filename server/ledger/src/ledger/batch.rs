@@ -327,7 +327,8 @@ impl Batch<'_, '_> {
         );
         let hash = e.hash;
         self.store(hash, &e.header, e.body.clone(), None)?;
-        self.unsigned.push((e, signer.clone()));
+        self.unsigned.push((hash, author, seq));
+        self.sign_ahead.push(e, signer.clone());
         self.appended.push(hash);
         Ok(hash)
     }
@@ -339,7 +340,14 @@ impl Batch<'_, '_> {
 
     /// Reconciles, records the engine state, and builds the report.
     pub(super) fn finish(mut self) -> Result<CommitReport> {
-        for (hash, author, seq, bytes) in sign_all(std::mem::take(&mut self.unsigned)) {
+        self.reconcile()?;
+        let signed = std::mem::take(&mut self.sign_ahead).finish()?;
+        if signed.len() != self.unsigned.len() {
+            return Err(Error::Corrupt("an append was not signed".into()));
+        }
+        for ((hash, author, seq), bytes) in
+            std::mem::take(&mut self.unsigned).into_iter().zip(signed)
+        {
             let slot = (author.0, seq);
             let holds = match self.log.entries.get(slot)? {
                 Some(v) => split_stored(v.value()).is_some_and(|(h, _)| h == hash),
@@ -353,7 +361,6 @@ impl Batch<'_, '_> {
                 self.log.branches.insert(hash.0, bytes.as_slice())?;
             }
         }
-        self.reconcile()?;
         let st = &mut *self.st;
         st.engine.view_digest = self.view.digest().0.to_vec();
         st.digest = self.view.digest();
@@ -381,39 +388,6 @@ impl Batch<'_, '_> {
     }
 }
 
-/// A signed append: hash, author, seq and `SignedEntry` bytes.
-type Signed = (EntryHash, MemberKey, u64, Vec<u8>);
-
 fn corrupt_entries() -> Error {
     Error::Corrupt("bad row in log.entries".into())
-}
-
-/// Signs this batch's appends, spread over the machine's cores when there are enough of them to
-/// be worth a thread (an ed25519 signature costs about as much as the rest of an append).
-fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<Signed> {
-    const PER_THREAD: usize = 4;
-    let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<Signed> {
-        chunk
-            .iter()
-            .map(|(u, s)| (u.hash, u.header.author, u.header.seq, u.signed_bytes(s)))
-            .collect()
-    };
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if cores < 2 || unsigned.len() < 2 * PER_THREAD {
-        return sign(&unsigned);
-    }
-    let per = unsigned.len().div_ceil(cores).max(PER_THREAD);
-    std::thread::scope(|scope| {
-        let mut chunks = unsigned.chunks(per);
-        let mine = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks.map(|c| (c, scope.spawn(move || sign(c)))).collect();
-        let mut out = sign(mine);
-        for (chunk, handle) in others {
-            // A signing thread cannot panic short of a bug; if one did, sign its part here.
-            out.extend(handle.join().unwrap_or_else(|_| sign(chunk)));
-        }
-        out
-    })
 }

@@ -262,11 +262,17 @@ impl Batch<'_, '_> {
 
     /// The indexer set named by the (applied) `SetIndexers` op of a stored entry.
     fn indexers_set_by(&self, hash: &EntryHash) -> Result<Vec<MemberKey>> {
-        let (_, _, b) = self
-            .log
-            .by_hash(hash)?
-            .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
-        let body = decode_stored(&b)?.body;
+        // An entry this batch stored is read from memory: a local append has no bytes yet.
+        let body = match self.fresh.get(hash) {
+            Some(f) => f.body.clone(),
+            None => {
+                let (_, _, b) = self
+                    .log
+                    .by_hash(hash)?
+                    .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
+                decode_stored(&b)?.body
+            }
+        };
         let mut keys = Vec::new();
         for op in body.ops {
             if let Some(wire::op::Op::SetIndexers(s)) = op.op {
