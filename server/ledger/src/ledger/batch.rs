@@ -181,19 +181,24 @@ impl Batch<'_, '_> {
     ) -> Result<()> {
         let slot = (h.author.0, h.seq);
         let first = match self.log.entries.get(slot)? {
-            None => None,
+            None => self.unsigned_at(&h.author, h.seq),
             Some(v) => Some(split_stored(v.value()).ok_or_else(corrupt_entries)?.0),
         };
-        self.log.hashes.insert(hash.0, slot)?;
+        // A local append (no bytes yet) is written with its signature at the end of the batch
+        // (see `finish`); until then the batch knows it from memory only.
         match first {
             None => {
-                // A local append holds its slot with the bare hash until it is signed.
-                let value = stored_value(&hash, bytes.unwrap_or_default());
-                self.log.entries.insert(slot, value.as_slice())?;
+                if let Some(bytes) = bytes {
+                    self.log
+                        .entries
+                        .insert(slot, stored_value(&hash, bytes).as_slice())?;
+                    self.log.hashes.insert(hash.0, slot)?;
+                }
             }
             Some(first) if first != hash => {
                 if let Some(bytes) = bytes {
                     self.log.branches.insert(hash.0, bytes)?;
+                    self.log.hashes.insert(hash.0, slot)?;
                 }
                 if self.log.forks.get(slot)?.is_none() {
                     self.log.forks.insert(slot, hash.0)?;
@@ -272,18 +277,27 @@ impl Batch<'_, '_> {
                 format!("entry validation failed: {}", code.as_str()),
             ));
         }
-        let own = match self
-            .log
-            .entries
-            .range((author.0, 0)..=(author.0, u64::MAX))?
-            .next_back()
-            .transpose()?
-        {
-            None => None,
-            Some((k, v)) => Some((
-                k.value().1,
-                split_stored(v.value()).ok_or_else(corrupt_entries)?.0,
-            )),
+        let pending = self
+            .unsigned
+            .iter()
+            .rev()
+            .find(|u| u.1 == author)
+            .map(|u| (u.2, u.0));
+        let own = match pending {
+            Some(own) => Some(own),
+            None => match self
+                .log
+                .entries
+                .range((author.0, 0)..=(author.0, u64::MAX))?
+                .next_back()
+                .transpose()?
+            {
+                None => None,
+                Some((k, v)) => Some((
+                    k.value().1,
+                    split_stored(v.value()).ok_or_else(corrupt_entries)?.0,
+                )),
+            },
         };
         let (seq, prev) = match own {
             Some((s, h)) => (s + 1, Some(h)),
@@ -333,6 +347,14 @@ impl Batch<'_, '_> {
         Ok(hash)
     }
 
+    /// The local append of this batch at `(author, seq)`, if any (not written yet).
+    fn unsigned_at(&self, author: &MemberKey, seq: u64) -> Option<EntryHash> {
+        self.unsigned
+            .iter()
+            .find(|u| u.1 == *author && u.2 == seq)
+            .map(|u| u.0)
+    }
+
     /// Whether unconfirmed entries are waiting (an anchor by the indexer would confirm them).
     pub fn has_unconfirmed(&self) -> bool {
         !self.st.tail.is_empty()
@@ -349,17 +371,16 @@ impl Batch<'_, '_> {
             std::mem::take(&mut self.unsigned).into_iter().zip(signed)
         {
             let slot = (author.0, seq);
-            let holds = match self.log.entries.get(slot)? {
-                Some(v) => split_stored(v.value()).is_some_and(|(h, _)| h == hash),
-                None => false,
-            };
-            if holds {
+            // The slot is free: an append takes the seq after its author's last entry, and an
+            // entry ingested later at the same seq went to the branches.
+            if self.log.entries.get(slot)?.is_none() {
                 self.log
                     .entries
                     .insert(slot, stored_value(&hash, &bytes).as_slice())?;
             } else {
                 self.log.branches.insert(hash.0, bytes.as_slice())?;
             }
+            self.log.hashes.insert(hash.0, slot)?;
         }
         let st = &mut *self.st;
         st.engine.view_digest = self.view.digest().0.to_vec();
