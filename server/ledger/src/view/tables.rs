@@ -1,10 +1,16 @@
 //! The redb layout: log tables, order tables and view tables, with their key encodings and rows.
 //!
-//! Log and per-peer tables use typed redb keys. Every replicated table (order, results and the
-//! view proper) is a byte table written only through [`super::txn::ViewTxn`], which records
+//! Log and per-peer tables use typed redb keys. Every replicated table (the order, API ids and
+//! the view proper) is a byte table written only through [`super::txn::ViewTxn`], which records
 //! before-images for rollback and keeps the view digest. Keys put big-endian positions last so a
 //! range scan of one prefix walks it in ledger order; variable-length parts are length-prefixed
 //! so no prefix is ever a prefix of another.
+//!
+//! Every write of a commit costs a page (4 KiB written and flushed), so tables are keyed to keep
+//! one commit's rows together: the log by `(author, seq)`, the order by position, API ids by
+//! `(author, seq)`. Only [`HASHES`] is keyed by entry hash (a random page per entry); the entry
+//! an order row names is found by its author and seq, and an entry's position by hash goes
+//! hash → slot → API id row → position.
 
 use redb::{ReadableTable, TableDefinition, TableHandle};
 
