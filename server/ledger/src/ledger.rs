@@ -20,8 +20,8 @@ use crate::keys::{EntryHash, MemberKey, PactId, Signer};
 use crate::order::{Epoch, Node, Tail};
 use crate::view::read::ViewReader;
 use crate::view::tables::{
-    ARRIVAL, BY_AUTHOR, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, STATE, STATE_LAYOUT,
-    STATE_PACT_ID,
+    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HASHES, HEADS, LAYOUT_VERSION, STATE,
+    STATE_LAYOUT, STATE_PACT_ID, bytes_by_hash,
 };
 use crate::view::txn::{Digest, ViewTxn};
 use crate::wire;
@@ -29,6 +29,7 @@ use crate::wire;
 mod batch;
 mod load;
 mod reconcile;
+mod sign;
 
 use load::load_state;
 
@@ -177,6 +178,8 @@ pub struct CommitReport {
 #[derive(Clone, Debug)]
 struct AppliedPos {
     hash: EntryHash,
+    author: MemberKey,
+    seq: u64,
     ledger_time: u64,
     time_sensitive: bool,
     changes_indexers: bool,
@@ -283,7 +286,7 @@ impl Ledger {
                         hex::encode(&id)
                     )));
                 }
-                Some(_) => {}
+                Some(_) => load::check_layout(&state)?,
                 None => {
                     state.insert(STATE_PACT_ID, pact.0.as_slice())?;
                     state.insert(STATE_LAYOUT, LAYOUT_VERSION.to_le_bytes().as_slice())?;
@@ -388,6 +391,8 @@ impl Ledger {
                 before: HashMap::new(),
                 fresh: HashMap::new(),
                 unsigned: Vec::new(),
+                sign_ahead: sign::SignAhead::default(),
+                results: HashMap::new(),
             };
             let r = f(&mut b)?;
             let report = b.finish()?;
@@ -400,8 +405,9 @@ impl Ledger {
 }
 
 struct LogTables<'t> {
-    entries: Table<'t, [u8; 32], &'static [u8]>,
-    by_author: Table<'t, ([u8; 32], u64), [u8; 32]>,
+    entries: Table<'t, ([u8; 32], u64), &'static [u8]>,
+    hashes: Table<'t, [u8; 32], ([u8; 32], u64)>,
+    branches: Table<'t, [u8; 32], &'static [u8]>,
     forks: Table<'t, ([u8; 32], u64), [u8; 32]>,
     heads: Table<'t, [u8; 32], u64>,
     arrival: Table<'t, u64, [u8; 32]>,
@@ -412,12 +418,20 @@ impl<'t> LogTables<'t> {
     fn open(txn: &'t WriteTransaction) -> Result<Self> {
         Ok(LogTables {
             entries: txn.open_table(ENTRIES)?,
-            by_author: txn.open_table(BY_AUTHOR)?,
+            hashes: txn.open_table(HASHES)?,
+            branches: txn.open_table(BRANCHES)?,
             forks: txn.open_table(FORKS)?,
             heads: txn.open_table(HEADS)?,
             arrival: txn.open_table(ARRIVAL)?,
             state: txn.open_table(STATE)?,
         })
+    }
+}
+
+impl LogTables<'_> {
+    /// Slot and stored bytes of a stored entry, by hash.
+    fn by_hash(&self, hash: &EntryHash) -> Result<Option<(MemberKey, u64, Vec<u8>)>> {
+        bytes_by_hash(&self.entries, &self.hashes, &self.branches, hash)
     }
 }
 
@@ -491,8 +505,12 @@ pub struct Batch<'a, 't> {
     /// Entries stored by this batch, decoded: applied from memory, and the first apply of each
     /// assigns its arrival number.
     fresh: HashMap<EntryHash, Fresh>,
-    /// This batch's appends, encoded and chained but not yet signed (signed together at the end).
-    unsigned: Vec<(entry::Unsigned, Signer)>,
+    /// This batch's appends, stored but not yet signed: hash, author and seq.
+    unsigned: Vec<(EntryHash, MemberKey, u64)>,
+    /// Their signing, ahead of the end of the batch.
+    sign_ahead: sign::SignAhead,
+    /// Position, outcome and API id of each entry as last applied by this batch.
+    results: HashMap<EntryHash, (u64, Outcome, String)>,
 }
 
 /// An entry stored by the current batch.

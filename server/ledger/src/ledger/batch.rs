@@ -5,15 +5,15 @@ use redb::ReadableTable;
 
 use super::{
     AppendResult, Batch, CommitReport, Event, Fresh, Ingested, PARKED_CAP, decode_stored,
-    effective_deps_cap, genesis_params, key_of,
+    effective_deps_cap, genesis_params,
 };
-use crate::code::{Code, Outcome};
+use crate::code::Code;
 use crate::entry::{self, Draft, EntryRef, Header, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::{EntryHash, MemberKey, Signer};
 use crate::order::{Epoch, Node};
 use crate::view::apply::check_body;
-use crate::view::tables::{MemberRow, ResultRow, STATE_ENGINE, ViewTable};
+use crate::view::tables::{MemberRow, STATE_ENGINE, ViewTable, split_stored, stored_value};
 use crate::wire;
 
 impl Batch<'_, '_> {
@@ -26,11 +26,7 @@ impl Batch<'_, '_> {
             .ok()
             .map(|s| entry::entry_hash(&s.header));
         if let Some(h) = hash {
-            let stored = self
-                .log
-                .entries
-                .get(h.0)?
-                .is_some_and(|v| v.value() == bytes);
+            let stored = self.log.by_hash(&h)?.is_some_and(|(_, _, v)| v == bytes);
             let parked = self
                 .st
                 .parked
@@ -54,7 +50,7 @@ impl Batch<'_, '_> {
         let hash = e.hash;
         if self.st.tail.get(&hash).is_some()
             || self.st.parked.entries.contains_key(&hash)
-            || self.log.entries.get(hash.0)?.is_some()
+            || self.log.hashes.get(hash.0)?.is_some()
         {
             return Ok(Ingested::Duplicate(hash));
         }
@@ -85,12 +81,9 @@ impl Batch<'_, '_> {
         if let Some((l, a, s)) = self.st.heads.get(h) {
             return Ok(Some((*l, *a, *s)));
         }
-        match self.log.entries.get(h.0)? {
+        match self.log.by_hash(h)? {
             None => Ok(None),
-            Some(b) => {
-                let header = decode_stored(b.value())?.header;
-                Ok(Some((header.lamport, key_of(&header.author)?, header.seq)))
-            }
+            Some((author, seq, b)) => Ok(Some((decode_stored(&b)?.header.lamport, author, seq))),
         }
     }
 
@@ -186,16 +179,27 @@ impl Batch<'_, '_> {
         body: wire::Body,
         bytes: Option<&[u8]>,
     ) -> Result<()> {
-        if let Some(bytes) = bytes {
-            self.log.entries.insert(hash.0, bytes)?;
-        }
         let slot = (h.author.0, h.seq);
-        let first = self.log.by_author.get(slot)?.map(|v| EntryHash(v.value()));
+        let first = match self.log.entries.get(slot)? {
+            None => self.unsigned_at(&h.author, h.seq),
+            Some(v) => Some(split_stored(v.value()).ok_or_else(corrupt_entries)?.0),
+        };
+        // A local append (no bytes yet) is written with its signature at the end of the batch
+        // (see `finish`); until then the batch knows it from memory only.
         match first {
             None => {
-                self.log.by_author.insert(slot, hash.0)?;
+                if let Some(bytes) = bytes {
+                    self.log
+                        .entries
+                        .insert(slot, stored_value(&hash, bytes).as_slice())?;
+                    self.log.hashes.insert(hash.0, slot)?;
+                }
             }
             Some(first) if first != hash => {
+                if let Some(bytes) = bytes {
+                    self.log.branches.insert(hash.0, bytes)?;
+                    self.log.hashes.insert(hash.0, slot)?;
+                }
                 if self.log.forks.get(slot)?.is_none() {
                     self.log.forks.insert(slot, hash.0)?;
                 }
@@ -273,13 +277,28 @@ impl Batch<'_, '_> {
                 format!("entry validation failed: {}", code.as_str()),
             ));
         }
-        let own = self
-            .log
-            .by_author
-            .range((author.0, 0)..=(author.0, u64::MAX))?
-            .next_back()
-            .transpose()?
-            .map(|(k, v)| (k.value().1, EntryHash(v.value())));
+        let pending = self
+            .unsigned
+            .iter()
+            .rev()
+            .find(|u| u.1 == author)
+            .map(|u| (u.2, u.0));
+        let own = match pending {
+            Some(own) => Some(own),
+            None => match self
+                .log
+                .entries
+                .range((author.0, 0)..=(author.0, u64::MAX))?
+                .next_back()
+                .transpose()?
+            {
+                None => None,
+                Some((k, v)) => Some((
+                    k.value().1,
+                    split_stored(v.value()).ok_or_else(corrupt_entries)?.0,
+                )),
+            },
+        };
         let (seq, prev) = match own {
             Some((s, h)) => (s + 1, Some(h)),
             None => (0, None),
@@ -322,9 +341,18 @@ impl Batch<'_, '_> {
         );
         let hash = e.hash;
         self.store(hash, &e.header, e.body.clone(), None)?;
-        self.unsigned.push((e, signer.clone()));
+        self.unsigned.push((hash, author, seq));
+        self.sign_ahead.push(e, signer.clone());
         self.appended.push(hash);
         Ok(hash)
+    }
+
+    /// The local append of this batch at `(author, seq)`, if any (not written yet).
+    fn unsigned_at(&self, author: &MemberKey, seq: u64) -> Option<EntryHash> {
+        self.unsigned
+            .iter()
+            .find(|u| u.1 == *author && u.2 == seq)
+            .map(|u| u.0)
     }
 
     /// Whether unconfirmed entries are waiting (an anchor by the indexer would confirm them).
@@ -334,10 +362,26 @@ impl Batch<'_, '_> {
 
     /// Reconciles, records the engine state, and builds the report.
     pub(super) fn finish(mut self) -> Result<CommitReport> {
-        for (hash, bytes) in sign_all(std::mem::take(&mut self.unsigned)) {
-            self.log.entries.insert(hash.0, bytes.as_slice())?;
-        }
         self.reconcile()?;
+        let signed = std::mem::take(&mut self.sign_ahead).finish()?;
+        if signed.len() != self.unsigned.len() {
+            return Err(Error::Corrupt("an append was not signed".into()));
+        }
+        for ((hash, author, seq), bytes) in
+            std::mem::take(&mut self.unsigned).into_iter().zip(signed)
+        {
+            let slot = (author.0, seq);
+            // The slot is free: an append takes the seq after its author's last entry, and an
+            // entry ingested later at the same seq went to the branches.
+            if self.log.entries.get(slot)?.is_none() {
+                self.log
+                    .entries
+                    .insert(slot, stored_value(&hash, &bytes).as_slice())?;
+            } else {
+                self.log.branches.insert(hash.0, bytes.as_slice())?;
+            }
+            self.log.hashes.insert(hash.0, slot)?;
+        }
         let st = &mut *self.st;
         st.engine.view_digest = self.view.digest().0.to_vec();
         st.digest = self.view.digest();
@@ -346,17 +390,16 @@ impl Batch<'_, '_> {
             .insert(STATE_ENGINE, st.engine.encode_to_vec().as_slice())?;
         let mut appended = Vec::with_capacity(self.appended.len());
         for h in &self.appended {
-            let row: ResultRow = self
-                .view
-                .get_row(ViewTable::Results, &h.0)?
-                .ok_or_else(|| Error::Corrupt("appended entry has no result".into()))?;
+            let (pos, outcome, api_id) = self
+                .results
+                .remove(h)
+                .ok_or_else(|| Error::Corrupt("appended entry was not applied".into()))?;
             appended.push(AppendResult {
                 hash: *h,
-                api_id: row.api_id,
-                pos: row.pos,
-                outcome: Outcome::from_u16(row.outcome as u16)
-                    .ok_or_else(|| Error::Corrupt("outcome".into()))?,
-                confirmed: row.pos < st.engine.confirmed_len,
+                api_id,
+                pos,
+                outcome,
+                confirmed: pos < st.engine.confirmed_len,
             });
         }
         Ok(CommitReport {
@@ -366,32 +409,6 @@ impl Batch<'_, '_> {
     }
 }
 
-/// Signs this batch's appends, spread over the machine's cores when there are enough of them to
-/// be worth a thread (an ed25519 signature costs about as much as the rest of an append).
-fn sign_all(unsigned: Vec<(entry::Unsigned, Signer)>) -> Vec<(EntryHash, Vec<u8>)> {
-    const PER_THREAD: usize = 4;
-    let sign = |chunk: &[(entry::Unsigned, Signer)]| -> Vec<(EntryHash, Vec<u8>)> {
-        chunk
-            .iter()
-            .map(|(u, s)| (u.hash, u.signed_bytes(s)))
-            .collect()
-    };
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if cores < 2 || unsigned.len() < 2 * PER_THREAD {
-        return sign(&unsigned);
-    }
-    let per = unsigned.len().div_ceil(cores).max(PER_THREAD);
-    std::thread::scope(|scope| {
-        let mut chunks = unsigned.chunks(per);
-        let mine = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks.map(|c| (c, scope.spawn(move || sign(c)))).collect();
-        let mut out = sign(mine);
-        for (chunk, handle) in others {
-            // A signing thread cannot panic short of a bug; if one did, sign its part here.
-            out.extend(handle.join().unwrap_or_else(|_| sign(chunk)));
-        }
-        out
-    })
+fn corrupt_entries() -> Error {
+    Error::Corrupt("bad row in log.entries".into())
 }

@@ -8,9 +8,24 @@ use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
 use crate::order::{Epoch, Finalizer, SingleIndexer};
 use crate::view::apply::{ApplyCtx, apply_entry};
-use crate::view::tables::{OrderRow, ResultRow, ViewTable, pos_key};
+use crate::view::tables::{OrderRow, ViewTable, api_id_key, pos_key, slot_bytes};
 use crate::wire;
-use redb::ReadableTable;
+
+impl AppliedPos {
+    /// The position's row in [`ViewTable::Order`].
+    pub(super) fn order_row(&self) -> OrderRow {
+        OrderRow {
+            hash: self.hash.0.to_vec(),
+            ledger_time: self.ledger_time,
+            time_sensitive: self.time_sensitive,
+            changes_indexers: self.changes_indexers,
+            outcome: self.outcome.to_u16().into(),
+            api_id: self.api_id.clone(),
+            author: self.author.0.to_vec(),
+            seq: self.seq,
+        }
+    }
+}
 
 impl Batch<'_, '_> {
     pub(super) fn reconcile(&mut self) -> Result<()> {
@@ -88,12 +103,9 @@ impl Batch<'_, '_> {
         let (body, first_apply) = match self.fresh.get_mut(&hash) {
             Some(f) => (f.body.clone(), !std::mem::replace(&mut f.applied, true)),
             None => {
-                let b = self
-                    .log
-                    .entries
-                    .get(hash.0)?
+                let b = slot_bytes(&self.log.entries, &self.log.branches, &author, seq, &hash)?
                     .ok_or_else(|| Error::Corrupt("entry to apply is missing".into()))?;
-                (decode_stored(b.value())?.body, false)
+                (decode_stored(&b)?.body, false)
             }
         };
         let genesis = seq == 0 && genesis_params(&body).is_some();
@@ -102,20 +114,21 @@ impl Batch<'_, '_> {
             String::new()
         } else {
             let base = crate::keys::api_id(&author, seq);
-            // Only a forked slot can have its plain id taken by another branch.
-            let taken = if self.st.fork_slots.contains(&(author, seq)) {
-                self.view
-                    .get(ViewTable::ApiIds, base.as_bytes())?
-                    .is_some_and(|h| h.as_slice() != hash.0.as_slice())
+            let plain = api_id_key(&author, seq, None);
+            // Only a forked slot can have its plain id taken by another branch. (An entry's own
+            // id row never exists when it is applied: rolling it back removed it.)
+            let taken = self.st.fork_slots.contains(&(author, seq))
+                && self.view.get(ViewTable::ApiIds, &plain)?.is_some();
+            let (id, key) = if taken {
+                let suffix = [hash.0[0], hash.0[1]];
+                (
+                    format!("{base}~{}", hex::encode(suffix)),
+                    api_id_key(&author, seq, Some(suffix)),
+                )
             } else {
-                false
+                (base, plain)
             };
-            let id = if taken {
-                format!("{base}~{}", hex::encode(&hash.0[..2]))
-            } else {
-                base
-            };
-            self.view.put(ViewTable::ApiIds, id.as_bytes(), &hash.0)?;
+            self.view.put(ViewTable::ApiIds, &key, &pos_key(pos))?;
             id
         };
         let ctx = ApplyCtx::new(
@@ -140,27 +153,23 @@ impl Batch<'_, '_> {
         } else {
             ledger_time
         };
-        self.view.put_row(
-            ViewTable::Results,
-            &hash.0,
-            &ResultRow {
-                pos,
-                outcome: outcome.to_u16() as u32,
-                api_id: api_id.clone(),
-            },
-        )?;
-        self.view.put_row(
-            ViewTable::Order,
-            &pos_key(pos),
-            &OrderRow {
-                hash: hash.0.to_vec(),
-                ledger_time,
-                time_sensitive,
-                changes_indexers,
-            },
-        )?;
+        let row = AppliedPos {
+            hash,
+            author,
+            seq,
+            ledger_time,
+            time_sensitive,
+            changes_indexers,
+            outcome,
+            api_id,
+        };
+        self.view
+            .put_row(ViewTable::Order, &pos_key(pos), &row.order_row())?;
         self.view.end_entry()?;
         self.st.engine.applied_len = pos + 1;
+        self.results
+            .insert(hash, (pos, outcome, row.api_id.clone()));
+        let api_id = &row.api_id;
         // Every entry a batch stores is applied in that batch, so its first apply is here.
         if first_apply {
             let arrival = self.st.engine.next_arrival;
@@ -185,14 +194,7 @@ impl Batch<'_, '_> {
             });
             self.before.insert(hash, outcome);
         }
-        self.st.applied.push(AppliedPos {
-            hash,
-            ledger_time,
-            time_sensitive,
-            changes_indexers,
-            outcome,
-            api_id,
-        });
+        self.st.applied.push(row);
         Ok(())
     }
 
@@ -213,12 +215,11 @@ impl Batch<'_, '_> {
             if a.ledger_time != ledger_time {
                 // Applied in the tail without reading the time: record the segment's time now.
                 // A confirmed position never rolls back, so no undo is noted for this.
-                let row = OrderRow {
-                    hash: a.hash.0.to_vec(),
+                let row = AppliedPos {
                     ledger_time,
-                    time_sensitive: a.time_sensitive,
-                    changes_indexers: a.changes_indexers,
-                };
+                    ..a.clone()
+                }
+                .order_row();
                 self.view.put_row(ViewTable::Order, &pos_key(pos), &row)?;
             }
             digest = blake3::Hasher::new_derive_key(ORDER_DIGEST_CONTEXT)
@@ -261,12 +262,17 @@ impl Batch<'_, '_> {
 
     /// The indexer set named by the (applied) `SetIndexers` op of a stored entry.
     fn indexers_set_by(&self, hash: &EntryHash) -> Result<Vec<MemberKey>> {
-        let b = self
-            .log
-            .entries
-            .get(hash.0)?
-            .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
-        let body = decode_stored(b.value())?.body;
+        // An entry this batch stored is read from memory: a local append has no bytes yet.
+        let body = match self.fresh.get(hash) {
+            Some(f) => f.body.clone(),
+            None => {
+                let (_, _, b) = self
+                    .log
+                    .by_hash(hash)?
+                    .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
+                decode_stored(&b)?.body
+            }
+        };
         let mut keys = Vec::new();
         for op in body.ops {
             if let Some(wire::op::Op::SetIndexers(s)) = op.op {

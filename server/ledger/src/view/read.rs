@@ -29,8 +29,8 @@ use crate::code::{Code, Outcome};
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey, PactId};
 use crate::view::tables::{
-    ARRIVAL, ENTRIES, EngineRow, FORKS, Kind, OrderRow, STATE, STATE_ENGINE, SkillFormat,
-    ViewTable, lp, pos_key, prefixed_pos,
+    ARRIVAL, EngineRow, FORKS, HASHES, Kind, OrderRow, STATE, STATE_ENGINE, SkillFormat, ViewTable,
+    lp, pos_key, prefixed_pos,
 };
 use crate::view::txn::Digest;
 use crate::wire;
@@ -254,7 +254,8 @@ impl ViewReader {
             }
         };
         let applied_len = e.applied_len;
-        let (entries_stored, forks) = (self.log_len(ENTRIES)?, self.log_len(FORKS)?);
+        let entries_stored = self.log_len(HASHES)?;
+        let forks = self.log_len(FORKS)?;
         Ok(LedgerStatus {
             pact: self.pact,
             confirmed_len: e.confirmed_len,
@@ -289,8 +290,8 @@ impl ViewReader {
     /// `None`); the API shows only app entries.
     pub fn entry_by_api_id(&self, id: &str) -> Result<Option<EntryView>> {
         let entries = self.entries()?;
-        match entries.hash_of(id)? {
-            Some(h) => entries.by_hash(&h),
+        match entries.position_of(id)? {
+            Some(pos) => entries.at(pos).map(Some),
             None => Ok(None),
         }
     }
@@ -308,12 +309,8 @@ impl ViewReader {
     /// An entry's position, outcome, and whether it is confirmed.
     pub fn outcome(&self, h: &EntryHash) -> Result<Option<(u64, Outcome, bool)>> {
         let entries = self.entries()?;
-        match entries.result(h)? {
-            Some(r) => Ok(Some((
-                r.pos,
-                entries.outcome(&r)?,
-                entries.confirmed(r.pos),
-            ))),
+        match entries.ordered(h)? {
+            Some((pos, row)) => Ok(Some((pos, entries.outcome(&row)?, entries.confirmed(pos)))),
             None => Ok(None),
         }
     }
@@ -402,15 +399,13 @@ impl ViewReader {
             let (seq, hash) = (seq.value(), EntryHash(hash.value()));
             last_read = Some(seq);
             // Check the outcome before decoding the entry: most skipped rows stop here.
-            let applied = match entries.result(&hash)? {
-                Some(r) => entries.outcome(&r)? == Outcome::Applied,
-                None => false,
-            };
-            let wanted = if applied {
-                let e = entries.by_hash(&hash)?;
-                e.filter(|e| e.kind.is_some() && kind.is_none_or(|k| e.kind == Some(k)))
-            } else {
-                None
+            let ordered = entries.ordered(&hash)?;
+            let wanted = match ordered {
+                Some((pos, row)) if entries.outcome(&row)? == Outcome::Applied => {
+                    let e = entries.at(pos)?;
+                    Some(e).filter(|e| e.kind.is_some() && kind.is_none_or(|k| e.kind == Some(k)))
+                }
+                _ => None,
             };
             match wanted {
                 Some(entry) => {

@@ -1,22 +1,34 @@
 //! The redb layout: log tables, order tables and view tables, with their key encodings and rows.
 //!
-//! Log and per-peer tables use typed redb keys. Every replicated table (order, results and the
-//! view proper) is a byte table written only through [`super::txn::ViewTxn`], which records
+//! Log and per-peer tables use typed redb keys. Every replicated table (the order, API ids and
+//! the view proper) is a byte table written only through [`super::txn::ViewTxn`], which records
 //! before-images for rollback and keeps the view digest. Keys put big-endian positions last so a
 //! range scan of one prefix walks it in ledger order; variable-length parts are length-prefixed
 //! so no prefix is ever a prefix of another.
+//!
+//! Every write of a commit costs a page (4 KiB written and flushed), so tables are keyed to keep
+//! one commit's rows together: the log by `(author, seq)`, the order by position, API ids by
+//! `(author, seq)`. Only [`HASHES`] is keyed by entry hash (a random page per entry); the entry
+//! an order row names is found by its author and seq, and an entry's position by hash goes
+//! hash → slot → API id row → position.
 
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition, TableHandle};
 
-use crate::keys::EntryHash;
+use crate::error::{Error, Result};
+use crate::keys::{EntryHash, MemberKey};
 
 // ---- log and per-peer tables (not in the view digest) ----
 
-/// `entry hash → SignedEntry bytes`, every ingested entry.
-pub(crate) const ENTRIES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.entries");
-/// `(author, seq) → hash` of the first branch seen at that seq.
-pub(crate) const BY_AUTHOR: TableDefinition<([u8; 32], u64), [u8; 32]> =
-    TableDefinition::new("log.by_author");
+/// `(author, seq) → entry hash ‖ SignedEntry bytes` of the first entry seen at each slot (the
+/// branch heights follow). Keyed by slot, so an author's consecutive entries share pages.
+pub(crate) const ENTRIES: TableDefinition<([u8; 32], u64), &[u8]> =
+    TableDefinition::new("log.entries");
+/// `entry hash → (author, seq)` of every stored entry: the lookup by hash.
+pub(crate) const HASHES: TableDefinition<[u8; 32], ([u8; 32], u64)> =
+    TableDefinition::new("log.hashes");
+/// `entry hash → SignedEntry bytes` of every entry at a slot that already held one (fork
+/// branches; rare).
+pub(crate) const BRANCHES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.branches");
 /// `(author, seq) → hash` of a second, conflicting entry at that seq (a fork).
 pub(crate) const FORKS: TableDefinition<([u8; 32], u64), [u8; 32]> =
     TableDefinition::new("log.forks");
@@ -35,8 +47,10 @@ pub(crate) const STATE_PACT_ID: &str = "pact_id";
 pub(crate) const STATE_ENGINE: &str = "engine";
 /// State key: the layout version (u32 LE).
 pub(crate) const STATE_LAYOUT: &str = "layout";
-/// The layout version this code writes and reads.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// The layout version this code writes and reads. 2: entries keyed by `(author, seq)` with a
+/// hash index, outcome and API id in the order row, binary API id keys (1 kept entries by hash
+/// and a `view.results` table).
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 // ---- replicated tables (in the view digest) ----
 
@@ -45,47 +59,44 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum ViewTable {
-    /// `pos → OrderRow`: the applied order.
+    /// `pos → OrderRow`: the applied order, with each entry's outcome and API id.
     Order = 1,
-    /// `entry hash → ResultRow`: position, outcome and API id of every ordered entry.
-    Results = 2,
-    /// `api id → entry hash`.
-    ApiIds = 3,
+    /// `api id key → pos` ([`api_id_key`]).
+    ApiIds = 2,
     /// `kind u8 ‖ pos → ()`: applied app entries by kind ([`Kind`]).
-    ByKind = 4,
+    ByKind = 3,
     /// `lp(topic) ‖ pos → ()`: applied knowledge by topic.
-    Topic = 5,
+    Topic = 4,
     /// `task id → TaskRow`: the current state of each task, kept by apply.
-    Tasks = 6,
+    Tasks = 5,
     /// `status u8 ‖ pos of create → task id`: tasks by status ([`TaskStatus`]).
-    TaskStatus = 7,
+    TaskStatus = 6,
     /// `format u8 ‖ pos → ()`: applied skills by format ([`SkillFormat`]).
-    SkillFormat = 8,
+    SkillFormat = 7,
     /// `author ‖ pos → ()`: applied messages by author key.
-    MessageAuthor = 9,
+    MessageAuthor = 8,
     /// `lp(recipient handle or "*") ‖ pos → ()`: applied messages by recipient.
-    MessageRecipient = 10,
+    MessageRecipient = 9,
     /// `lp(target api id) ‖ pos → ()`: applied entries by the ids in their refs.
-    Refs = 11,
+    Refs = 10,
     /// `member key → MemberRow`: everyone who is or was a member.
-    Members = 12,
+    Members = 11,
     /// `id kind u8 ‖ bytes → member key`: short ids (8-hex prefix, handle) taken by members.
-    MemberIds = 13,
+    MemberIds = 12,
     /// `nonce hash → InviteRow`.
-    Invites = 14,
+    Invites = 13,
     /// `pos → nonce hash`: invites in minting order.
-    InviteOrder = 15,
+    InviteOrder = 14,
     /// `"pact" → PactRow`.
-    Pact = 16,
+    Pact = 15,
     /// `author → freeze pos (u64 BE)`: authors frozen by a fork proof.
-    Frozen = 17,
+    Frozen = 16,
 }
 
 impl ViewTable {
     /// Every replicated table.
-    pub const ALL: [ViewTable; 17] = [
+    pub const ALL: [ViewTable; 16] = [
         ViewTable::Order,
-        ViewTable::Results,
         ViewTable::ApiIds,
         ViewTable::ByKind,
         ViewTable::Topic,
@@ -112,7 +123,6 @@ impl ViewTable {
     pub fn name(self) -> &'static str {
         match self {
             ViewTable::Order => "view.order",
-            ViewTable::Results => "view.results",
             ViewTable::ApiIds => "view.api_ids",
             ViewTable::ByKind => "view.by_kind",
             ViewTable::Topic => "view.topic",
@@ -283,6 +293,105 @@ pub(crate) fn lp(s: &str) -> Vec<u8> {
     k
 }
 
+/// The [`ViewTable::ApiIds`] key of an entry's API id: `author ‖ seq (u64 BE)`, followed by the
+/// two suffix bytes for a `~xxxx` id. Keyed by the whole author key, so an author's ids are
+/// adjacent and two authors whose keys share the 8 hex of an id never share a row.
+pub(crate) fn api_id_key(author: &MemberKey, seq: u64, suffix: Option<[u8; 2]>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(42);
+    k.extend_from_slice(&author.0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    if let Some(s) = suffix {
+        k.extend_from_slice(&s);
+    }
+    k
+}
+
+/// An API id string taken apart: the 4 key bytes of its 8 hex, the 0-based seq and the `~xxxx`
+/// suffix bytes; `None` unless it is exactly as [`crate::keys::api_id`] (and the suffix) writes
+/// it.
+pub(crate) fn parse_api_id(id: &str) -> Option<([u8; 4], u64, Option<[u8; 2]>)> {
+    let (short, rest) = id.split_once('-')?;
+    let (num, suffix) = match rest.split_once('~') {
+        Some((n, s)) => (n, Some(s)),
+        None => (rest, None),
+    };
+    let lower_hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if !lower_hex(short, 8) || suffix.is_some_and(|s| !lower_hex(s, 4)) {
+        return None;
+    }
+    if num.is_empty() || num.starts_with('0') || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seq = num.parse::<u64>().ok()?.checked_sub(1)?;
+    let prefix: [u8; 4] = hex::decode(short).ok()?.try_into().ok()?;
+    let suffix = match suffix {
+        Some(s) => Some(hex::decode(s).ok()?.try_into().ok()?),
+        None => None,
+    };
+    Some((prefix, seq, suffix))
+}
+
+/// An [`ENTRIES`] value: `hash ‖ SignedEntry bytes`.
+pub(crate) fn stored_value(hash: &EntryHash, bytes: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + bytes.len());
+    v.extend_from_slice(&hash.0);
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// The hash and bytes of an [`ENTRIES`] value (`None` if it is shorter than a hash).
+pub(crate) fn split_stored(v: &[u8]) -> Option<(EntryHash, &[u8])> {
+    let (h, bytes) = v.split_at_checked(32)?;
+    Some((EntryHash::from_slice(h)?, bytes))
+}
+
+/// The stored bytes of entry `hash` at slot `(author, seq)`: the slot's own entry, or a branch.
+pub(crate) fn slot_bytes(
+    entries: &impl ReadableTable<([u8; 32], u64), &'static [u8]>,
+    branches: &impl ReadableTable<[u8; 32], &'static [u8]>,
+    author: &MemberKey,
+    seq: u64,
+    hash: &EntryHash,
+) -> Result<Option<Vec<u8>>> {
+    if let Some(v) = entries.get((author.0, seq))? {
+        let (h, bytes) = split_stored(v.value()).ok_or_else(corrupt_entry)?;
+        if h == *hash {
+            return Ok(Some(bytes.to_vec()));
+        }
+    }
+    Ok(branches.get(hash.0)?.map(|v| v.value().to_vec()))
+}
+
+/// Slot and stored bytes of any stored entry, by hash.
+pub(crate) fn bytes_by_hash(
+    entries: &impl ReadableTable<([u8; 32], u64), &'static [u8]>,
+    hashes: &impl ReadableTable<[u8; 32], ([u8; 32], u64)>,
+    branches: &impl ReadableTable<[u8; 32], &'static [u8]>,
+    hash: &EntryHash,
+) -> Result<Option<(MemberKey, u64, Vec<u8>)>> {
+    let Some(slot) = hashes.get(hash.0)? else {
+        return Ok(None);
+    };
+    let (author, seq) = slot.value();
+    let author = MemberKey(author);
+    match slot_bytes(entries, branches, &author, seq, hash)? {
+        Some(b) => Ok(Some((author, seq, b))),
+        None => Err(Error::Corrupt(format!(
+            "entry {hash} in {} missing from {}",
+            HASHES.name(),
+            ENTRIES.name()
+        ))),
+    }
+}
+
+fn corrupt_entry() -> Error {
+    Error::Corrupt(format!("bad row in {}", ENTRIES.name()))
+}
+
 /// The position at the end of a `… ‖ pos` key.
 pub(crate) fn trailing_pos(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -291,7 +400,7 @@ pub(crate) fn trailing_pos(key: &[u8]) -> Option<u64> {
 
 // ---- rows (prost-encoded, so their bytes are deterministic) ----
 
-/// One applied position.
+/// One applied position: the entry there and what applying it did.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct OrderRow {
     /// The entry at this position.
@@ -308,21 +417,19 @@ pub struct OrderRow {
     /// confirmed).
     #[prost(bool, tag = "4")]
     pub changes_indexers: bool,
-}
-
-/// The result of an ordered entry.
-#[derive(Clone, PartialEq, Eq, prost::Message)]
-pub struct ResultRow {
-    /// Its position.
-    #[prost(uint64, tag = "1")]
-    pub pos: u64,
     /// [`crate::Outcome::to_u16`].
-    #[prost(uint32, tag = "2")]
+    #[prost(uint32, tag = "5")]
     pub outcome: u32,
-    /// Its API id (with a `~xxxx` suffix if a fork branch took the plain id first); empty for
+    /// Its API id (with a `~xxxx` suffix if another entry took the plain id first); empty for
     /// the genesis entry.
-    #[prost(string, tag = "3")]
+    #[prost(string, tag = "6")]
     pub api_id: String,
+    /// Its author (the key of its [`ENTRIES`] slot, with `seq`).
+    #[prost(bytes = "vec", tag = "7")]
+    pub author: Vec<u8>,
+    /// Its 0-based seq in the author's log.
+    #[prost(uint64, tag = "8")]
+    pub seq: u64,
 }
 
 /// A task's state, kept by apply.

@@ -6,15 +6,31 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use openpact_ledger::view::tables::{OrderRow, ResultRow, TaskRow};
+use openpact_ledger::view::tables::{OrderRow, TaskRow};
 use openpact_ledger::view::txn::row_hash;
 use openpact_ledger::view::{Digest, ViewTable};
 use openpact_ledger::{EntryHash, Ledger, MemberKey, Outcome, wire};
 use prost::Message as _;
-use redb::{ReadTransaction, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{
+    ReadTransaction, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
+    TableDefinition,
+};
 
-const ENTRIES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.entries");
-const BY_AUTHOR: TableDefinition<([u8; 32], u64), [u8; 32]> = TableDefinition::new("log.by_author");
+/// `(author, seq) → hash ‖ SignedEntry bytes`, the first entry at each slot.
+const ENTRIES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("log.entries");
+/// `hash → (author, seq)` of every stored entry.
+const HASHES: TableDefinition<[u8; 32], ([u8; 32], u64)> = TableDefinition::new("log.hashes");
+/// `hash → SignedEntry bytes` of fork branches.
+const BRANCHES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.branches");
+
+/// An `ENTRIES` value taken apart.
+fn split(v: &[u8]) -> (EntryHash, Vec<u8>) {
+    let (h, bytes) = v.split_at(32);
+    (
+        EntryHash::from_slice(h).expect("stored hash"),
+        bytes.to_vec(),
+    )
+}
 const HEADS: TableDefinition<[u8; 32], u64> = TableDefinition::new("log.heads");
 
 fn read_txn(l: &Ledger) -> ReadTransaction {
@@ -54,20 +70,41 @@ pub fn stored_entries(l: &Ledger) -> BTreeMap<EntryHash, Vec<u8>> {
     let Ok(t) = txn.open_table(ENTRIES) else {
         return BTreeMap::new();
     };
-    t.iter()
+    let mut out: BTreeMap<EntryHash, Vec<u8>> = t
+        .iter()
         .expect("iterate")
-        .map(|r| {
-            let (k, v) = r.expect("row");
-            (EntryHash(k.value()), v.value().to_vec())
-        })
-        .collect()
+        .map(|r| split(r.expect("row").1.value()))
+        .collect();
+    let branches = txn.open_table(BRANCHES).expect("branches");
+    for r in branches.iter().expect("iterate") {
+        let (k, v) = r.expect("row");
+        out.insert(EntryHash(k.value()), v.value().to_vec());
+    }
+    let hashes = txn.open_table(HASHES).expect("hashes");
+    assert_eq!(
+        hashes.len().expect("len"),
+        out.len() as u64,
+        "the hash index and the stored entries disagree"
+    );
+    out
 }
 
 /// The stored bytes of one entry.
 pub fn entry_bytes(l: &Ledger, h: &EntryHash) -> Option<Vec<u8>> {
     let txn = read_txn(l);
-    let t = txn.open_table(ENTRIES).ok()?;
-    t.get(h.0).expect("get").map(|v| v.value().to_vec())
+    let hashes = txn.open_table(HASHES).ok()?;
+    let slot = hashes.get(h.0).expect("get")?.value();
+    let t = txn.open_table(ENTRIES).expect("entries");
+    if let Some(v) = t.get(slot).expect("get") {
+        let (stored, bytes) = split(v.value());
+        if stored == *h {
+            return Some(bytes);
+        }
+    }
+    let branches = txn.open_table(BRANCHES).expect("branches");
+    let bytes = branches.get(h.0).expect("get").map(|v| v.value().to_vec());
+    assert!(bytes.is_some(), "{h} is indexed but not stored");
+    bytes
 }
 
 /// Whether the entry is stored.
@@ -78,13 +115,13 @@ pub fn has_entry(l: &Ledger, h: &EntryHash) -> bool {
 /// The author's last entry on its first branch: `(seq, hash)`.
 pub fn own_head(l: &Ledger, author: &MemberKey) -> Option<(u64, EntryHash)> {
     let txn = read_txn(l);
-    let t = txn.open_table(BY_AUTHOR).ok()?;
+    let t = txn.open_table(ENTRIES).ok()?;
     let last = t
         .range((author.0, 0)..=(author.0, u64::MAX))
         .expect("range")
         .next_back()?;
     let (k, v) = last.expect("row");
-    Some((k.value().1, EntryHash(v.value())))
+    Some((k.value().1, split(v.value()).0))
 }
 
 /// The DAG's tips and their lamport numbers.
@@ -130,14 +167,15 @@ pub fn entry_at(l: &Ledger, pos: u64) -> Option<EntryHash> {
 
 /// Position and outcome of every ordered entry.
 pub fn results(l: &Ledger) -> HashMap<EntryHash, (u64, Outcome)> {
-    rows(l, ViewTable::Results)
+    rows(l, ViewTable::Order)
         .into_iter()
         .map(|(k, v)| {
-            let row = ResultRow::decode(v.as_slice()).expect("result row");
+            let pos = u64::from_be_bytes(k.as_slice().try_into().expect("order key"));
+            let row = OrderRow::decode(v.as_slice()).expect("order row");
             let outcome = Outcome::from_u16(row.outcome as u16).expect("outcome");
             (
-                EntryHash::from_slice(&k).expect("result key"),
-                (row.pos, outcome),
+                EntryHash::from_slice(&row.hash).expect("order hash"),
+                (pos, outcome),
             )
         })
         .collect()

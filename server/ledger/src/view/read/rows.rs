@@ -10,7 +10,8 @@ use crate::entry::is_app_op;
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
 use crate::view::tables::{
-    ENTRIES, Kind, OrderRow, ResultRow, ViewTable, pos_key, prefixed_pos, trailing_pos,
+    BRANCHES, ENTRIES, HASHES, Kind, OrderRow, ViewTable, api_id_key, bytes_by_hash, parse_api_id,
+    pos_key, prefixed_pos, slot_bytes, trailing_pos,
 };
 use crate::wire;
 
@@ -79,6 +80,17 @@ impl Rows {
             return Ok(false);
         };
         Ok(t.get(key)?.is_some())
+    }
+
+    /// The first key at or after `from`.
+    pub(super) fn first_key_from(&self, from: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(t) = &self.inner else {
+            return Ok(None);
+        };
+        match t.range::<&[u8]>(from..)?.next() {
+            Some(r) => Ok(Some(r?.0.value().to_vec())),
+            None => Ok(None),
+        }
     }
 
     /// Whether any key starts with `prefix` (one seek).
@@ -277,22 +289,39 @@ pub(super) fn kind_and_refs(op: &wire::op::Op) -> (Option<Kind>, Vec<String>) {
     }
 }
 
-/// The tables that turn a position or a hash into an [`EntryView`].
+/// The log tables, once the ledger has created them.
+struct Log {
+    entries: ReadOnlyTable<([u8; 32], u64), &'static [u8]>,
+    hashes: ReadOnlyTable<[u8; 32], ([u8; 32], u64)>,
+    branches: ReadOnlyTable<[u8; 32], &'static [u8]>,
+}
+
+/// The tables that turn a position, an API id or a hash into an [`EntryView`].
 pub(super) struct Entries {
     pub(super) order: Rows,
-    pub(super) results: Rows,
     pub(super) api_ids: Rows,
-    log: Option<ReadOnlyTable<[u8; 32], &'static [u8]>>,
+    log: Option<Log>,
     confirmed_len: u64,
 }
 
 impl Entries {
     pub(super) fn open(txn: &ReadTransaction, confirmed_len: u64) -> Result<Entries> {
+        let log = match (
+            open(txn, ENTRIES)?,
+            open(txn, HASHES)?,
+            open(txn, BRANCHES)?,
+        ) {
+            (Some(entries), Some(hashes), Some(branches)) => Some(Log {
+                entries,
+                hashes,
+                branches,
+            }),
+            _ => None,
+        };
         Ok(Entries {
             order: Rows::open(txn, ViewTable::Order)?,
-            results: Rows::open(txn, ViewTable::Results)?,
             api_ids: Rows::open(txn, ViewTable::ApiIds)?,
-            log: open(txn, ENTRIES)?,
+            log,
             confirmed_len,
         })
     }
@@ -303,37 +332,99 @@ impl Entries {
 
     /// The stored bytes of any ingested entry.
     pub(super) fn raw(&self, h: &EntryHash) -> Result<Option<Vec<u8>>> {
-        let Some(t) = &self.log else { return Ok(None) };
-        Ok(t.get(h.0)?.map(|v| v.value().to_vec()))
+        let Some(log) = &self.log else {
+            return Ok(None);
+        };
+        Ok(bytes_by_hash(&log.entries, &log.hashes, &log.branches, h)?.map(|(_, _, b)| b))
     }
 
-    pub(super) fn result(&self, h: &EntryHash) -> Result<Option<ResultRow>> {
-        self.results.row(h.as_bytes())
+    /// The stored bytes of entry `hash` at slot `(author, seq)`.
+    pub(super) fn raw_at(
+        &self,
+        author: &MemberKey,
+        seq: u64,
+        hash: &EntryHash,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(log) = &self.log else {
+            return Ok(None);
+        };
+        slot_bytes(&log.entries, &log.branches, author, seq, hash)
     }
 
-    pub(super) fn outcome(&self, row: &ResultRow) -> Result<Outcome> {
+    pub(super) fn outcome(&self, row: &OrderRow) -> Result<Outcome> {
         u16::try_from(row.outcome)
             .ok()
             .and_then(Outcome::from_u16)
-            .ok_or_else(|| self.results.corrupt())
+            .ok_or_else(|| self.order.corrupt())
     }
 
-    /// The hash an API id names, if it is ordered.
-    pub(super) fn hash_of(&self, api_id: &str) -> Result<Option<EntryHash>> {
-        match self.api_ids.get(api_id.as_bytes())? {
+    /// The position an [`ViewTable::ApiIds`] key names, if any.
+    fn id_pos(&self, key: &[u8]) -> Result<Option<u64>> {
+        match self.api_ids.get(key)? {
             None => Ok(None),
-            Some(h) => EntryHash::from_slice(&h)
-                .map(Some)
-                .ok_or_else(|| self.api_ids.corrupt()),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(|b| Some(u64::from_be_bytes(b)))
+                .map_err(|_| self.api_ids.corrupt()),
         }
     }
 
-    /// The current position of the entry an API id names, if it is ordered.
-    pub(super) fn position_of(&self, api_id: &str) -> Result<Option<u64>> {
-        let Some(h) = self.hash_of(api_id)? else {
+    /// The current position and order row of an entry, if it is ordered: found through its
+    /// slot's API id row (the plain id, or the `~xxxx` one a fork branch gets), or at position 0
+    /// for the genesis entry.
+    pub(super) fn ordered(&self, h: &EntryHash) -> Result<Option<(u64, OrderRow)>> {
+        let Some(log) = &self.log else {
             return Ok(None);
         };
-        Ok(self.result(&h)?.map(|r| r.pos))
+        let Some(slot) = log.hashes.get(h.0)? else {
+            return Ok(None);
+        };
+        let (author, seq) = slot.value();
+        let author = MemberKey(author);
+        for suffix in [None, Some([h.0[0], h.0[1]])] {
+            let Some(pos) = self.id_pos(&api_id_key(&author, seq, suffix))? else {
+                continue;
+            };
+            let row = self.order_row(pos)?.ok_or_else(|| self.api_ids.corrupt())?;
+            if row.hash == h.0 {
+                return Ok(Some((pos, row)));
+            }
+        }
+        // The genesis entry has no API id; it is always confirmed at position 0.
+        if seq == 0
+            && let Some(row) = self.order_row(0)?
+            && row.hash == h.0
+        {
+            return Ok(Some((0, row)));
+        }
+        Ok(None)
+    }
+
+    /// The current position of the entry an API id names, if it is ordered. Ids are keyed by the
+    /// whole author key; should two authors' keys share the id's 8 hex, the id names the one
+    /// ordered last.
+    pub(super) fn position_of(&self, api_id: &str) -> Result<Option<u64>> {
+        let Some((prefix, seq, suffix)) = parse_api_id(api_id) else {
+            return Ok(None);
+        };
+        let mut from = [0u8; 32];
+        from[..4].copy_from_slice(&prefix);
+        let mut found = None;
+        while let Some(key) = self.api_ids.first_key_from(&from)? {
+            let Some(author) = key.get(..32).and_then(MemberKey::from_slice) else {
+                return Err(self.api_ids.corrupt());
+            };
+            if author.0[..4] != prefix {
+                break;
+            }
+            if let Some(pos) = self.id_pos(&api_id_key(&author, seq, suffix))? {
+                found = found.max(Some(pos));
+            }
+            match next_author(author.0) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(found)
     }
 
     pub(super) fn order_row(&self, pos: u64) -> Result<Option<OrderRow>> {
@@ -343,42 +434,36 @@ impl Entries {
     /// The entry at an ordered position. An index naming a position outside the order is corrupt.
     pub(super) fn at(&self, pos: u64) -> Result<EntryView> {
         let order = self.order_row(pos)?.ok_or_else(|| self.order.corrupt())?;
-        let hash = order.entry_hash().ok_or_else(|| self.order.corrupt())?;
-        let result = self.result(&hash)?.ok_or_else(|| self.results.corrupt())?;
-        self.build(hash, result, order)
+        self.build(pos, order)
     }
 
     /// The entry with this hash, if it is ordered.
     pub(super) fn by_hash(&self, hash: &EntryHash) -> Result<Option<EntryView>> {
-        let Some(result) = self.result(hash)? else {
-            return Ok(None);
-        };
-        let order = self
-            .order_row(result.pos)?
-            .ok_or_else(|| self.order.corrupt())?;
-        if order.hash != hash.0 {
-            return Err(self.order.corrupt());
+        match self.ordered(hash)? {
+            Some((pos, order)) => self.build(pos, order).map(Some),
+            None => Ok(None),
         }
-        self.build(*hash, result, order).map(Some)
     }
 
-    fn build(&self, hash: EntryHash, result: ResultRow, order: OrderRow) -> Result<EntryView> {
-        let bytes = self.raw(&hash)?.ok_or_else(|| {
+    fn build(&self, pos: u64, order: OrderRow) -> Result<EntryView> {
+        let hash = order.entry_hash().ok_or_else(|| self.order.corrupt())?;
+        let author = MemberKey::from_slice(&order.author).ok_or_else(|| self.order.corrupt())?;
+        let bytes = self.raw_at(&author, order.seq, &hash)?.ok_or_else(|| {
             Error::Corrupt(format!(
                 "ordered entry {hash} missing from {}",
                 ENTRIES.name()
             ))
         })?;
         let d = decode_entry(&bytes)?;
-        let outcome = self.outcome(&result)?;
+        let outcome = self.outcome(&order)?;
         let (op, system_ops): (Vec<_>, Vec<_>) = d.ops.into_iter().partition(is_app_op);
         let op = op.into_iter().next();
         let (kind, refs) = op.as_ref().map(kind_and_refs).unwrap_or_default();
         Ok(EntryView {
             hash,
-            api_id: result.api_id,
-            position: result.pos,
-            confirmed: self.confirmed(result.pos),
+            api_id: order.api_id,
+            position: pos,
+            confirmed: self.confirmed(pos),
             outcome,
             author: d.author,
             handle: d.author.handle(),
@@ -392,6 +477,19 @@ impl Entries {
             ledger_time: order.ledger_time,
         })
     }
+}
+
+/// The 32-byte key right after `k`, or `None` past the last.
+pub(super) fn next_author(mut k: [u8; 32]) -> Option<[u8; 32]> {
+    for b in k.iter_mut().rev() {
+        if *b == u8::MAX {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(k);
+        }
+    }
+    None
 }
 
 // ---- cursors ----

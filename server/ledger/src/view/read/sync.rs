@@ -4,7 +4,9 @@ use super::ViewReader;
 use super::rows;
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
-use crate::view::tables::{BY_AUTHOR, FORKS};
+use redb::TableHandle;
+
+use crate::view::tables::{ENTRIES, FORKS, split_stored};
 
 /// Two entries by one author at one seq.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +26,7 @@ impl ViewReader {
     /// advertises. Ingest stores an entry only after its `prev`, so each author's rows are
     /// contiguous from seq 0 and the last row is the highest contiguous one. Two seeks per author.
     pub fn frontier(&self) -> Result<Vec<(MemberKey, u64, EntryHash)>> {
-        let Some(t) = rows::open(&self.txn, BY_AUTHOR)? else {
+        let Some(t) = rows::open(&self.txn, ENTRIES)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -36,9 +38,10 @@ impl ViewReader {
             let author = first?.0.value().0;
             if let Some(last) = t.range((author, 0)..=(author, u64::MAX))?.next_back() {
                 let (k, v) = last?;
-                out.push((MemberKey(author), k.value().1, EntryHash(v.value())));
+                let (hash, _) = split_stored(v.value()).ok_or_else(corrupt)?;
+                out.push((MemberKey(author), k.value().1, hash));
             }
-            match next_key(author) {
+            match rows::next_author(author) {
                 Some(next) => from = next,
                 None => break,
             }
@@ -54,10 +57,9 @@ impl ViewReader {
         from_seq: u64,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>> {
-        let Some(t) = rows::open(&self.txn, BY_AUTHOR)? else {
+        let Some(t) = rows::open(&self.txn, ENTRIES)? else {
             return Ok(Vec::new());
         };
-        let entries = self.entries()?;
         let mut out = Vec::new();
         let range = t.range((author.0, from_seq)..=(author.0, u64::MAX))?;
         for (want, row) in (from_seq..).zip(range.take(limit)) {
@@ -65,13 +67,8 @@ impl ViewReader {
             if k.value().1 != want {
                 break;
             }
-            let hash = EntryHash(v.value());
-            let bytes = entries.raw(&hash)?.ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "entry {hash} in log.by_author missing from log.entries"
-                ))
-            })?;
-            out.push(bytes);
+            let (_, bytes) = split_stored(v.value()).ok_or_else(corrupt)?;
+            out.push(bytes.to_vec());
         }
         Ok(out)
     }
@@ -81,13 +78,16 @@ impl ViewReader {
         let Some(forks) = rows::open(&self.txn, FORKS)? else {
             return Ok(Vec::new());
         };
-        let by_author = rows::open(&self.txn, BY_AUTHOR)?;
+        let entries = rows::open(&self.txn, ENTRIES)?;
         let mut out = Vec::new();
         for row in forks.range::<([u8; 32], u64)>(..)? {
             let (k, v) = row?;
             let (author, seq) = k.value();
-            let first = match &by_author {
-                Some(t) => t.get((author, seq))?.map(|h| EntryHash(h.value())),
+            let first = match &entries {
+                Some(t) => match t.get((author, seq))? {
+                    Some(v) => Some(split_stored(v.value()).ok_or_else(corrupt)?.0),
+                    None => None,
+                },
                 None => None,
             };
             let first = first.ok_or_else(|| {
@@ -107,15 +107,6 @@ impl ViewReader {
     }
 }
 
-/// The 32-byte key right after `k`, or `None` past the last.
-fn next_key(mut k: [u8; 32]) -> Option<[u8; 32]> {
-    for b in k.iter_mut().rev() {
-        if *b == u8::MAX {
-            *b = 0;
-        } else {
-            *b += 1;
-            return Some(k);
-        }
-    }
-    None
+fn corrupt() -> Error {
+    rows::corrupt(ENTRIES.name())
 }

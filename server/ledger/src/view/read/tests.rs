@@ -11,7 +11,8 @@ use crate::code::Code;
 use crate::entry::{DEFAULT_CLAIM_TTL_MS, DEFAULT_DEPS_CAP, Draft, VerifiedEntry, sign};
 use crate::keys::{Signer, api_id};
 use crate::view::tables::{
-    BY_AUTHOR, InviteRow, MemberRow, PACT_KEY, PactRow, ResultRow, TaskRow, TaskStatus,
+    BRANCHES, ENTRIES, HASHES, InviteRow, MemberRow, PACT_KEY, PactRow, TaskRow, TaskStatus,
+    api_id_key, stored_value,
 };
 use crate::view::txn::ViewTxn;
 
@@ -125,13 +126,14 @@ impl Fixture {
         let digest = {
             let mut v = ViewTxn::open(&txn, Digest::default()).expect("view txn");
             let mut log = txn.open_table(ENTRIES).expect("entries");
-            let mut by_author = txn.open_table(BY_AUTHOR).expect("by_author");
+            let mut hashes = txn.open_table(HASHES).expect("hashes");
+            txn.open_table(BRANCHES).expect("branches");
             let mut arrival = txn.open_table(ARRIVAL).expect("arrival");
             for e in &self.entries {
-                log.insert(e.hash.0, e.bytes.as_slice()).expect("insert");
-                by_author
-                    .insert((e.header.author.0, e.header.seq), e.hash.0)
+                let slot = (e.header.author.0, e.header.seq);
+                log.insert(slot, stored_value(&e.hash, &e.bytes).as_slice())
                     .expect("insert");
+                hashes.insert(e.hash.0, slot).expect("insert");
             }
             for (pos, &i) in order.iter().enumerate() {
                 let pos = pos as u64;
@@ -146,19 +148,16 @@ impl Fixture {
                     ledger_time: ledger_time(pos),
                     time_sensitive: false,
                     changes_indexers: false,
+                    outcome: outcome.to_u16().into(),
+                    api_id: id.clone(),
+                    author: e.header.author.0.to_vec(),
+                    seq: e.header.seq,
                 };
                 v.put_row(ViewTable::Order, &pos_key(pos), &order_row)
                     .expect("put");
-                let result = ResultRow {
-                    pos,
-                    outcome: outcome.to_u16().into(),
-                    api_id: id.clone(),
-                };
-                v.put_row(ViewTable::Results, &e.hash.0, &result)
-                    .expect("put");
                 if !id.is_empty() {
-                    v.put(ViewTable::ApiIds, id.as_bytes(), &e.hash.0)
-                        .expect("put");
+                    let key = api_id_key(&e.header.author, e.header.seq, None);
+                    v.put(ViewTable::ApiIds, &key, &pos_key(pos)).expect("put");
                 }
                 arrival.insert(pos, e.hash.0).expect("insert");
                 if outcome == Outcome::Applied {
