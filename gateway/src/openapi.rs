@@ -7,7 +7,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::extract::{Prop, Rule, patterns};
+use crate::extract::{Prop, Rule};
 
 /// What a route answers with on success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,31 +55,6 @@ impl Route {
             answer: Answer::Json,
         }
     }
-
-    const fn with(method: &'static str, path: &'static str, summary: &'static str) -> Route {
-        Route {
-            method,
-            ..Route::get(path, summary)
-        }
-    }
-
-    const fn query(self, query: &'static [Prop]) -> Route {
-        Route { query, ..self }
-    }
-
-    const fn body(self, body: &'static [Prop]) -> Route {
-        Route {
-            body: Some(body),
-            ..self
-        }
-    }
-
-    const fn extra(self) -> Route {
-        Route {
-            keeps_extra: true,
-            ..self
-        }
-    }
 }
 
 /// `GET /v1/openapi.json`.
@@ -94,7 +69,7 @@ pub async fn document_handler() -> Response {
 /// The whole document: host routes, then the pact routes.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for r in crate::host::ROUTES.iter().chain(PACT_ROUTES) {
+    for r in crate::host::ROUTES.iter().chain(crate::pact::ROUTES) {
         let item = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
         if let Value::Object(item) = item {
             item.insert(r.method.to_ascii_lowercase(), operation(r));
@@ -257,281 +232,6 @@ fn schema(rule: &Rule) -> Value {
     }
 }
 
-// The per-pact and registry routes. TODO(pact): these belong beside the handlers in
-// `crate::pact` (built from each extractor's `Schema::PROPS`), so the router and this table are
-// one; until then they are copied from there.
-
-const ORDER: Prop = Prop::opt("order", Rule::Enum(&["asc", "desc"]));
-const LIMIT: Prop = Prop::opt("limit", Rule::Int { min: 1, max: 1000 });
-const CURSOR: Prop = Prop::opt("cursor", Rule::str(1, 512));
-const CONFIRM: &[Prop] = &[Prop::req("confirm", Rule::Bool)];
-const KEY_CONFIRM: &[Prop] = &[
-    Prop::req("key", Rule::pattern(patterns::HEX64)),
-    Prop::req("confirm", Rule::Bool),
-];
-const ALIAS: Rule = Rule::Str {
-    min: 1,
-    max: 48,
-    pattern: Some(patterns::ALIAS),
-    nullable: false,
-};
-const TTL: Rule = Rule::Int {
-    min: 1,
-    max: u64::MAX,
-};
-const WAIT: &[Prop] = &[
-    Prop::opt("wait", Rule::Enum(&["applied", "confirmed"])),
-    Prop::opt(
-        "wait_ms",
-        Rule::Int {
-            min: 1,
-            max: 60_000,
-        },
-    ),
-];
-const FORMATS: &[&str] = &["openclaw", "langchain", "generic"];
-
-/// `/v1/pacts` and `/v1/pacts/{pact_id}/...`.
-pub const PACT_ROUTES: &[Route] = &[
-    Route::get(
-        "/v1/pacts",
-        "The pact registry: current alias and every pact.",
-    ),
-    Route::with(
-        "POST",
-        "/v1/pacts",
-        "Create a pact (this daemon is its creator).",
-    )
-    .body(&[
-        Prop::req("name", Rule::str(1, 64)),
-        Prop::req("confirm", Rule::Bool),
-        Prop::opt("purpose", Rule::nullable(200)),
-        Prop::opt("display_name", Rule::nullable(64)),
-        Prop::opt("alias", ALIAS),
-        Prop::opt("claim_ttl_ms", TTL),
-    ]),
-    Route::with("POST", "/v1/pacts/switch", "Make a pact the current one.").body(&[
-        Prop::req("alias", Rule::str(0, usize::MAX)),
-        Prop::req("confirm", Rule::str(0, usize::MAX)),
-    ]),
-    Route::with("POST", "/v1/pacts/join", "Join another daemon's pact.").body(&[
-        Prop::req("key", Rule::pattern(patterns::HEX64)),
-        Prop::req("confirm", Rule::Bool),
-        Prop::opt("alias", ALIAS),
-        Prop::opt("display_name", Rule::nullable(64)),
-        Prop::opt("pact_name", Rule::nullable(64)),
-        Prop::opt("pact_purpose", Rule::nullable(200)),
-    ]),
-    Route::with(
-        "DELETE",
-        "/v1/pacts/{pact_id}",
-        "Delete a pact and its data (confirm with its alias or id).",
-    )
-    .body(&[Prop::req("confirm", Rule::str(0, usize::MAX))]),
-    Route::with("PUT", "/v1/pacts/{pact_id}/alias", "Rename a pact's alias.")
-        .body(&[Prop::req("alias", ALIAS)]),
-    Route::get(
-        "/v1/pacts/{pact_id}/status",
-        "The pact's status: role, members online, ledger lengths.",
-    ),
-    Route::get(
-        "/v1/pacts/{pact_id}/agents",
-        "The pact's members, this daemon first.",
-    )
-    .query(&[Prop::opt("online", Rule::Enum(&["true", "false"]))]),
-    Route::get(
-        "/v1/pacts/{pact_id}/knowledge",
-        "Knowledge entries, newest first.",
-    )
-    .query(&[ORDER, LIMIT, CURSOR, Prop::opt("topic", Rule::str(1, 200))]),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/knowledge",
-        "Append a knowledge entry.",
-    )
-    .body(&[
-        Prop::req("topic", Rule::str(1, 200)),
-        Prop::req("content", Rule::str(1, usize::MAX)),
-        Prop::opt("source", Rule::str(0, usize::MAX)),
-    ])
-    .extra(),
-    Route::get("/v1/pacts/{pact_id}/messages", "Messages, newest first.").query(&[
-        ORDER,
-        LIMIT,
-        CURSOR,
-        Prop::opt("since", Rule::DateTime),
-        Prop::opt("agent_id", Rule::pattern(patterns::HANDLE)),
-        Prop::opt("to", Rule::pattern(patterns::RECIPIENT)),
-    ]),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/messages",
-        "Post a message, to everyone or one agent.",
-    )
-    .body(&[
-        Prop::req("content", Rule::str(1, usize::MAX)),
-        Prop::opt("priority", Rule::Enum(&["low", "normal", "high"])),
-        Prop::opt("reply_to", Rule::pattern(patterns::ENTRY_ID)),
-        Prop::opt("to", Rule::pattern(patterns::RECIPIENT)),
-    ]),
-    Route::get("/v1/pacts/{pact_id}/tasks", "Task states, newest first.").query(&[
-        ORDER,
-        LIMIT,
-        CURSOR,
-        Prop::opt("status", Rule::Enum(&["open", "claimed", "complete"])),
-    ]),
-    Route::with("POST", "/v1/pacts/{pact_id}/tasks", "Create a task.")
-        .body(&[
-            Prop::req("title", Rule::str(1, 200)),
-            Prop::opt("description", Rule::str(0, usize::MAX)),
-            Prop::opt("assigned_to", Rule::pattern(patterns::HANDLE)),
-        ])
-        .extra(),
-    Route::get("/v1/pacts/{pact_id}/tasks/{id}", "One task's state."),
-    Route::with(
-        "PUT",
-        "/v1/pacts/{pact_id}/tasks/{id}/claim",
-        "Claim a task.",
-    )
-    .query(WAIT),
-    Route::with(
-        "PUT",
-        "/v1/pacts/{pact_id}/tasks/{id}/complete",
-        "Complete a task.",
-    )
-    .query(WAIT)
-    .body(&[Prop::opt("result", Rule::nullable(usize::MAX))]),
-    Route::with(
-        "PUT",
-        "/v1/pacts/{pact_id}/tasks/{id}/release",
-        "Release a claimed task.",
-    )
-    .query(WAIT),
-    Route::get("/v1/pacts/{pact_id}/skills", "Skills, newest first.").query(&[
-        ORDER,
-        LIMIT,
-        CURSOR,
-        Prop::opt("format", Rule::Enum(FORMATS)),
-    ]),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/skills",
-        "Publish a skill (content and its checksum).",
-    )
-    .body(&[
-        Prop::req("name", Rule::str(1, 200)),
-        Prop::req("version", Rule::str(1, 200)),
-        Prop::req("format", Rule::Enum(FORMATS)),
-        Prop::req("content", Rule::str(0, usize::MAX)),
-        Prop::req("checksum", Rule::pattern(patterns::CHECKSUM)),
-        Prop::opt("description", Rule::str(0, usize::MAX)),
-        Prop::opt("requires_approval", Rule::Bool),
-    ])
-    .extra(),
-    Route::get(
-        "/v1/pacts/{pact_id}/skills/installed",
-        "Skills installed from this pact.",
-    ),
-    Route::get(
-        "/v1/pacts/{pact_id}/skills/{id}/content",
-        "A skill's verified content.",
-    ),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/skills/{id}/install",
-        "Install a skill into the pact's skills dir.",
-    )
-    .body(CONFIRM),
-    Route::get("/v1/pacts/{pact_id}/entries/{id}", "One entry."),
-    Route::get(
-        "/v1/pacts/{pact_id}/entries/{id}/referenced-by",
-        "Entries that reference one.",
-    ),
-    Route::get(
-        "/v1/pacts/{pact_id}/changes",
-        "Applied entries in arrival order; long-polls with wait.",
-    )
-    .query(&[
-        Prop::opt("since", Rule::str(1, 512)),
-        Prop::opt("wait", Rule::Int { min: 0, max: 30 }),
-        LIMIT,
-        Prop::opt(
-            "type",
-            Rule::Enum(&["knowledge", "task", "skill", "message"]),
-        ),
-        Prop::opt("from", Rule::Enum(&["head"])),
-    ]),
-    Route::with("POST", "/v1/pacts/{pact_id}/admin/members", "Add a writer.").body(&[
-        Prop::req("key", Rule::pattern(patterns::HEX64)),
-        Prop::opt("indexer", Rule::Bool),
-    ]),
-    Route::with(
-        "DELETE",
-        "/v1/pacts/{pact_id}/admin/members/{key}",
-        "Remove a writer.",
-    ),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/admin/promote",
-        "Promote a writer to indexer.",
-    )
-    .body(KEY_CONFIRM),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/admin/remove",
-        "Remove a member (as an indexer).",
-    )
-    .body(KEY_CONFIRM),
-    Route::with(
-        "PUT",
-        "/v1/pacts/{pact_id}/info",
-        "Set the pact's name, purpose, claim TTL.",
-    )
-    .body(&[
-        Prop::opt("name", Rule::nullable(64)),
-        Prop::opt("purpose", Rule::nullable(200)),
-        Prop::opt("claim_ttl_ms", TTL),
-    ]),
-    Route::with(
-        "PUT",
-        "/v1/pacts/{pact_id}/me",
-        "Set this daemon's display name in the pact.",
-    )
-    .body(&[Prop::opt("display_name", Rule::nullable(64))]),
-    Route::get("/v1/pacts/{pact_id}/invites", "Invites minted in the pact."),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/invites",
-        "Mint an invite token.",
-    )
-    .body(&[
-        Prop::req("confirm", Rule::Bool),
-        Prop::opt(
-            "ttl_ms",
-            Rule::Int {
-                min: 60_000,
-                max: 7_776_000_000,
-            },
-        ),
-    ]),
-    Route::with(
-        "POST",
-        "/v1/pacts/{pact_id}/invites/redeem",
-        "Redeem an invite for a writer key.",
-    )
-    .body(&[
-        Prop::req("token", Rule::str(8, 4096)),
-        Prop::req("writer_key", Rule::pattern(patterns::HEX64)),
-        Prop::req("confirm", Rule::Bool),
-    ]),
-    Route::with(
-        "DELETE",
-        "/v1/pacts/{pact_id}/invites/{nonce}",
-        "Revoke an invite (confirm with its nonce).",
-    )
-    .body(&[Prop::req("confirm", Rule::pattern(patterns::HEX48))]),
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,7 +246,7 @@ mod tests {
             .values()
             .map(|p| p.as_object().unwrap().len())
             .sum();
-        assert_eq!(n, crate::host::ROUTES.len() + PACT_ROUTES.len());
+        assert_eq!(n, crate::host::ROUTES.len() + crate::pact::ROUTES.len());
         let claim = &doc["paths"]["/v1/pacts/{pact_id}/tasks/{id}/claim"]["put"];
         let names: Vec<&str> = claim["parameters"]
             .as_array()
