@@ -8,7 +8,7 @@ use openpact_proto::v1;
 use prost::Message as _;
 
 /// Type URL of [`v1::ErrorDetail`] inside `google.rpc.Status.details`.
-const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/openpact.v1.ErrorDetail";
+pub const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/openpact.v1.ErrorDetail";
 
 /// An error answer.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -78,22 +78,45 @@ struct RpcStatus {
     details: Vec<prost_types::Any>,
 }
 
+/// The status details (`google.rpc.Status` bytes) carrying `detail`: what the daemon sends.
+pub fn encode_details(grpc_code: i32, detail: &v1::ErrorDetail) -> Vec<u8> {
+    RpcStatus {
+        code: grpc_code,
+        message: detail.message.clone(),
+        details: vec![prost_types::Any {
+            type_url: ERROR_DETAIL_TYPE_URL.to_string(),
+            value: detail.encode_to_vec(),
+        }],
+    }
+    .encode_to_vec()
+}
+
+/// The [`v1::ErrorDetail`] a status carries, if it is one of the daemon's.
+pub fn error_detail(s: &tonic::Status) -> Option<v1::ErrorDetail> {
+    RpcStatus::decode(s.details())
+        .ok()?
+        .details
+        .into_iter()
+        .filter(|any| any.type_url == ERROR_DETAIL_TYPE_URL)
+        .find_map(|any| v1::ErrorDetail::decode(any.value.as_slice()).ok())
+        .filter(|d| {
+            !matches!(
+                v1::Code::try_from(d.code),
+                Err(_) | Ok(v1::Code::Unspecified)
+            )
+        })
+}
+
 impl From<tonic::Status> for GatewayError {
     fn from(s: tonic::Status) -> Self {
-        if let Ok(rpc) = RpcStatus::decode(s.details()) {
-            for any in rpc.details {
-                if any.type_url == ERROR_DETAIL_TYPE_URL
-                    && let Ok(d) = v1::ErrorDetail::decode(any.value.as_slice())
-                    && let Ok(code) = v1::Code::try_from(d.code)
-                    && code != v1::Code::Unspecified
-                {
-                    let status = u16::try_from(d.http_status).unwrap_or(500);
-                    if code == v1::Code::Internal && status == 500 {
-                        return GatewayError::internal(d.message);
-                    }
-                    return GatewayError::new(status, code.as_str_name(), d.message);
-                }
+        if let Some(d) = error_detail(&s)
+            && let Ok(code) = v1::Code::try_from(d.code)
+        {
+            let status = u16::try_from(d.http_status).unwrap_or(500);
+            if code == v1::Code::Internal && status == 500 {
+                return GatewayError::internal(d.message);
             }
+            return GatewayError::new(status, code.as_str_name(), d.message);
         }
         // Not one of ours: a transport failure between the gateway and the daemon.
         match s.code() {

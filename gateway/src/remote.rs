@@ -32,24 +32,7 @@ impl Remote {
     /// Connects to the daemon listening on `socket`. The connection is re-established on demand
     /// if the daemon restarts.
     pub async fn connect(socket: impl AsRef<Path>) -> Result<Remote, NotRunning> {
-        let socket = socket.as_ref().to_path_buf();
-        let not_running = || NotRunning {
-            socket: socket.clone(),
-        };
-        let path = socket.clone();
-        // The URI is never dialled: the connector opens the socket. `localhost` is the authority
-        // h2 needs.
-        let channel = Endpoint::try_from("http://localhost")
-            .map_err(|_| not_running())?
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(stream))
-                }
-            }))
-            .await
-            .map_err(|_| not_running())?;
+        let channel = dial(socket.as_ref()).await?;
         Ok(Remote {
             host: v1::host_client::HostClient::new(channel.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
@@ -59,6 +42,27 @@ impl Remote {
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         })
     }
+}
+
+/// A tonic channel to the daemon's unix socket (the CLI's client uses it too).
+pub async fn dial(socket: &Path) -> Result<Channel, NotRunning> {
+    let not_running = || NotRunning {
+        socket: socket.to_path_buf(),
+    };
+    let path = socket.to_path_buf();
+    // The URI is never dialled: the connector opens the socket. `localhost` is the authority
+    // h2 needs.
+    Endpoint::try_from("http://localhost")
+        .map_err(|_| not_running())?
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let path = path.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
+        .map_err(|_| not_running())
 }
 
 /// Implements a service trait by forwarding each method to the client in `self.$client`.

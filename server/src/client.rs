@@ -2,9 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hyper_util::rt::TokioIo;
 use openpact_proto::v1;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::{ApiError, Result};
 
@@ -34,18 +33,7 @@ impl Client {
         if !socket.exists() {
             return Err(not_running(&socket));
         }
-        let path = socket.clone();
-        // The URI is never dialled: the connector opens the socket. `localhost` is the authority
-        // h2 needs (see notes/stack.md, the :authority trap).
-        let channel = Endpoint::try_from("http://localhost")
-            .map_err(|e| ApiError::internal(format!("bad endpoint: {e}")))?
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let path = path.clone();
-                async move {
-                    let stream = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(stream))
-                }
-            }))
+        let channel = openpact_gateway::remote::dial(&socket)
             .await
             .map_err(|_| not_running(&socket))?;
         Ok(Client {

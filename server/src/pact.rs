@@ -191,11 +191,8 @@ pub(crate) fn system_message(
     }
 }
 
-/// RFC 3339 with milliseconds, UTC.
-pub fn rfc3339(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+/// RFC 3339 with milliseconds, UTC (the API's one time format).
+pub use openpact_gateway::json::time as rfc3339;
 
 pub(crate) fn io_error(path: &std::path::Path, e: &dyn std::fmt::Display) -> ApiError {
     ApiError::internal(format!("Cannot use {}: {e}", path.display()))

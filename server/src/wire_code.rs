@@ -1,14 +1,12 @@
 //! The one table from a wire code to its HTTP status and gRPC status code, and the conversion of
 //! [`ApiError`] to and from a `tonic::Status` (the code travels in the status details).
 
+use openpact_gateway::error::{encode_details, error_detail};
 use openpact_ledger::Code;
 use openpact_proto::v1;
-use prost::Message as _;
 
 use crate::error::ApiError;
 
-/// Type URL of [`v1::ErrorDetail`] inside `google.rpc.Status.details`.
-pub const ERROR_DETAIL_TYPE_URL: &str = "type.googleapis.com/openpact.v1.ErrorDetail";
 /// Metadata key (a trailer on errors) that carries the wire code name.
 pub const CODE_METADATA_KEY: &str = "openpact-code";
 
@@ -70,17 +68,6 @@ pub fn from_proto(code: v1::Code) -> Option<Code> {
     u16::try_from(code as i32).ok().and_then(Code::from_number)
 }
 
-/// A `google.rpc.Status`, declared here so the details can be encoded without another crate.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<prost_types::Any>,
-}
-
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         let (http, grpc) = statuses(e.code);
@@ -90,15 +77,11 @@ impl From<ApiError> for tonic::Status {
             http_status: u32::from(http),
             message: e.message.clone(),
         };
-        let rpc = RpcStatus {
-            code: grpc as i32,
-            message: e.message.clone(),
-            details: vec![prost_types::Any {
-                type_url: ERROR_DETAIL_TYPE_URL.to_string(),
-                value: detail.encode_to_vec(),
-            }],
-        };
-        let mut status = tonic::Status::with_details(grpc, e.message, rpc.encode_to_vec().into());
+        let mut status = tonic::Status::with_details(
+            grpc,
+            e.message,
+            encode_details(grpc as i32, &detail).into(),
+        );
         if let Ok(v) = e.code.as_str().parse() {
             status.metadata_mut().insert(CODE_METADATA_KEY, v);
         }
@@ -109,20 +92,15 @@ impl From<ApiError> for tonic::Status {
 /// The wire code and message a status carries: from its details when it has ours, else from the
 /// gRPC code (a transport failure, or a server that is not ours).
 pub fn from_status(s: &tonic::Status) -> ApiError {
-    if let Ok(rpc) = RpcStatus::decode(s.details()) {
-        for any in rpc.details {
-            if any.type_url == ERROR_DETAIL_TYPE_URL
-                && let Ok(d) = v1::ErrorDetail::decode(any.value.as_slice())
-                && let Some(code) = v1::Code::try_from(d.code).ok().and_then(from_proto)
-            {
-                let http = u16::try_from(d.http_status).ok();
-                let mut e = ApiError::new(code, d.message);
-                if http != Some(http_status(code)) {
-                    e.http = http;
-                }
-                return e;
-            }
+    if let Some(d) = error_detail(s)
+        && let Some(code) = v1::Code::try_from(d.code).ok().and_then(from_proto)
+    {
+        let http = u16::try_from(d.http_status).ok();
+        let mut e = ApiError::new(code, d.message);
+        if http != Some(http_status(code)) {
+            e.http = http;
         }
+        return e;
     }
     let code = match s.code() {
         tonic::Code::InvalidArgument => Code::BadRequest,
