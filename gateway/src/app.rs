@@ -2,13 +2,21 @@
 //! (spec/rest-api.md, section 1.2), in the spec's order. The outermost layer times every
 //! request, rejected ones included.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit};
 use axum::middleware::from_fn_with_state;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
+use tower::ServiceExt;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::guards::{self, RATE_WINDOW, RateLimiter};
 use crate::metrics::{self, Metrics};
@@ -39,23 +47,73 @@ fn build<S: Plane>(state: AppState<S>, shutdown: Shutdown) -> axum::Router {
         .layer(from_fn_with_state(metrics, metrics::record))
 }
 
-/// Serves the router on `listener` until `shutdown` resolves: then open SSE responses end and
-/// the server waits for in-flight requests.
+/// Serves the router on `listener` until `shutdown` resolves: then open SSE responses end, the
+/// server stops accepting, lets in-flight requests finish for the shutdown grace and closes
+/// whatever is still open. The timeouts are the config's ([`crate::state::Timeouts`]): an idle
+/// connection or slow headers by `keep_alive` (hyper's header read timeout, which also runs
+/// between requests), a stalled body by `request` (408), a write that makes no progress by
+/// `connection`.
 pub async fn serve<S: Plane>(
     listener: tokio::net::TcpListener,
     state: AppState<S>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let timeouts = state.config.timeouts;
     let (tx, rx) = watch::channel(false);
-    let app = build(state, Shutdown(rx));
-    let signal = async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await
+    let app = build(state, Shutdown(rx)).layer(RequestBodyTimeoutLayer::new(timeouts.request));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.keep_alive)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connections so the set holds only open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "REST accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(timeouts.connection));
+        let service = app
+            .clone()
+            .map_request(move |mut req: axum::extract::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let connection = http.serve_connection(
+            TokioIo::new(Box::pin(stream)),
+            TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "REST connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = tx.send(true);
+    if tokio::time::timeout(timeouts.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            open = connections.len(),
+            "REST connections still open after the shutdown grace; closing them"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
 }

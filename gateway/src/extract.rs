@@ -195,6 +195,12 @@ where
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 GatewayError::new(413, "PAYLOAD_TOO_LARGE", "Request body is too large")
+            } else if timed_out(&e) {
+                GatewayError::new(
+                    408,
+                    "REQUEST_TIMEOUT",
+                    "The request body stalled past the server's request timeout; send it whole",
+                )
             } else {
                 GatewayError::bad_request(format!("The request body could not be read: {e}"))
             }
@@ -559,4 +565,16 @@ mod tests {
         assert!(!(patterns::ALIAS.test)("-x"));
         assert!((patterns::RECIPIENT.test)("*"));
     }
+}
+
+/// Whether reading the body failed because it stalled past the server's request timeout.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }

@@ -1,6 +1,7 @@
 //! What every handler holds: the control plane and the gateway's settings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use openpact_proto::v1;
 
@@ -40,6 +41,35 @@ pub struct Config {
     pub body_limit: usize,
     /// An SSE client whose unsent bytes pass this is closed (1 MiB by default).
     pub sse_buffer_bytes: usize,
+    /// Server timeouts (spec/rest-api.md, section 1.1).
+    pub timeouts: Timeouts,
+}
+
+/// The REST server's timeouts. Defaults are the spec's: keep-alive 5 s, request 30 s,
+/// connection 30 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a connection may sit idle between requests, and how long a client has to send
+    /// a request's headers (keepAliveTimeout).
+    pub keep_alive: Duration,
+    /// How long reading a request body may stall before the answer is 408 (requestTimeout).
+    pub request: Duration,
+    /// How long writing to a client may make no progress before the connection is closed
+    /// (connectionTimeout). SSE keep-alives every 25 s keep a healthy stream under it.
+    pub connection: Duration,
+    /// After shutdown, how long in-flight requests get before their connections are closed.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            keep_alive: Duration::from_secs(5),
+            request: Duration::from_secs(30),
+            connection: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Config {
@@ -50,6 +80,7 @@ impl Config {
             rate_limit: 3000,
             body_limit: 128 * 1024,
             sse_buffer_bytes: 1024 * 1024,
+            timeouts: Timeouts::default(),
         }
     }
 }

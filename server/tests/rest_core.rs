@@ -745,6 +745,144 @@ async fn a_body_over_the_limit_is_413_payload_too_large() {
     s.stop().await;
 }
 
+/// Reads from `stream` until the peer closes it or `within` passes; what was read, and whether
+/// it closed.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .is_ok();
+    (got, closed)
+}
+
+fn short_timeouts(c: &mut Config) {
+    c.timeouts.keep_alive = Duration::from_millis(300);
+    c.timeouts.request = Duration::from_millis(300);
+    c.timeouts.connection = Duration::from_millis(300);
+}
+
+// Section 1: keepAliveTimeout. An idle connection, before its first request or between two, is
+// closed; one that keeps sending is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_are_closed_after_the_keep_alive_timeout() {
+    let s = Served::with_pact(short_timeouts).await;
+    let mut silent = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (got, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed && got.is_empty(), "a silent connection is closed");
+
+    let mut kept = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let ping = format!("GET /v1/ping HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr);
+    for _ in 0..4 {
+        // Requests 200 ms apart keep the connection: each is answered on it.
+        kept.write_all(ping.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = kept.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (got, closed) = read_until_closed(&mut kept, Duration::from_secs(5)).await;
+    assert!(
+        closed && got.is_empty(),
+        "an idle keep-alive connection is closed"
+    );
+    s.stop().await;
+}
+
+// Section 1: requestTimeout. A body that stalls is answered 408 `REQUEST_TIMEOUT` and records
+// nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_request_body_is_408_and_records_nothing() {
+    let s = Served::with_pact(short_timeouts).await;
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let json = r#"{"topic":"t","content":"never finished"}"#;
+    stream
+        .write_all(
+            format!(
+                "POST /v1/pacts/default/knowledge HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                s.addr,
+                s.token,
+                json.len(),
+                &json[..10]
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (got, _) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""error":"REQUEST_TIMEOUT""#), "{text}");
+    let (status, v) = body(s.get("/v1/pacts/default/knowledge").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["entries"], json!([]), "nothing was recorded");
+    s.stop().await;
+}
+
+// Section 1: connectionTimeout. A client that stops reading an event stream is cut off once the
+// server's writes make no progress for the timeout, even below the SSE backpressure threshold.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_whose_socket_stops_taking_bytes_is_disconnected() {
+    let s = Served::with_pact(|c| {
+        short_timeouts(c);
+        c.sse_buffer_bytes = 1 << 30;
+    })
+    .await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut stream = sock.connect(s.addr).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "GET /v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+                s.addr, s.token
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // 12 MiB of events: far more than the two sockets' buffers hold.
+    let content = "x".repeat(60 * 1024);
+    for _ in 0..200 {
+        s.plane
+            .create_knowledge(tonic::Request::new(v1::CreateKnowledgeRequest {
+                pact: "default".into(),
+                topic: "bulk".into(),
+                content: content.clone(),
+                ..Default::default()
+            }))
+            .await
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("append: {e}"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (got, closed) = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(closed, "the stalled connection was closed");
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    assert!(
+        got.len() < 200 * 60 * 1024,
+        "the stream was cut off, not delivered whole ({} bytes)",
+        got.len()
+    );
+    assert!(!got.ends_with(b"0\r\n\r\n"), "cut off, not ended");
+    s.stop().await;
+}
+
 // Behaviour 9: REST listens on 127.0.0.1 only; the daemon records its port.
 #[tokio::test(flavor = "multi_thread")]
 async fn rest_listens_on_loopback_and_reports_its_port() {
