@@ -462,6 +462,18 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Whether reading the body failed because it stalled past the server's request timeout.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,16 +577,4 @@ mod tests {
         assert!(!(patterns::ALIAS.test)("-x"));
         assert!((patterns::RECIPIENT.test)("*"));
     }
-}
-
-/// Whether reading the body failed because it stalled past the server's request timeout.
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(err) = cause {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        cause = err.source();
-    }
-    false
 }
