@@ -4,52 +4,13 @@
 //!
 //! `cargo bench -p openpact-server --bench daemon -- [--quick] [--seconds S]`
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{create_pact, fail, ms, pct, ready, spawn_daemon, stop};
 use openpact_proto::v1;
-use openpact_server::client::Client;
-
-fn spawn_daemon(dir: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_openpact"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args([
-            "start",
-            "--foreground",
-            "--port",
-            "0",
-            "--no-dashboard",
-            "--log-level",
-            "warn",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| fail(&format!("cannot spawn the daemon: {e}")))
-}
-
-fn fail(msg: &str) -> ! {
-    eprintln!("bench: {msg}");
-    std::process::exit(1)
-}
-
-/// Connects and pings until the daemon answers; the time it took.
-async fn ready(dir: &Path, started: Instant) -> (Client, Duration) {
-    loop {
-        if let Ok(mut c) = Client::connect(dir.join("openpact.sock")).await
-            && c.host.ping(v1::PingRequest {}).await.is_ok()
-        {
-            return (c, started.elapsed());
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            fail("the daemon did not answer within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -73,30 +34,6 @@ fn cpu_ticks(pid: u32) -> u64 {
             Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
         })
         .unwrap_or(0)
-}
-
-/// SIGTERM, as `openpact stop` sends it, then wait for the exit.
-fn stop(mut child: Child) {
-    let pid = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw);
-    match pid {
-        Some(pid) => {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        None => {
-            let _ = child.kill();
-        }
-    }
-    let _ = child.wait();
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn appends(dir: &Path, clients: usize, seconds: f64) -> (f64, Duration, Duration, usize) {
@@ -163,17 +100,9 @@ async fn main() {
 
     // Cold start of an empty data dir, then create the pact.
     let t = Instant::now();
-    let child = spawn_daemon(dir);
+    let child = spawn_daemon(dir, &[]);
     let (mut c, empty_start) = ready(dir, t).await;
-    c.host
-        .create_pact(v1::CreatePactRequest {
-            name: "bench".into(),
-            alias: Some("bench".into()),
-            confirm: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| fail(&format!("create pact: {e}")));
+    create_pact(&mut c, "bench").await;
     stop(child);
 
     // Cold start with one pact, several times.
@@ -181,7 +110,7 @@ async fn main() {
     let mut child = None;
     for i in 0..runs {
         let t = Instant::now();
-        let ch = spawn_daemon(dir);
+        let ch = spawn_daemon(dir, &[]);
         let (_, took) = ready(dir, t).await;
         starts.push(took);
         if i + 1 < runs {
@@ -226,8 +155,4 @@ async fn main() {
         loaded as f64 / 1024.0
     );
     stop(child);
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
