@@ -21,7 +21,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use crate::guards::{self, RATE_WINDOW, RateLimiter};
 use crate::metrics::{self, Metrics};
 use crate::sse::Shutdown;
-use crate::state::{AppState, Plane};
+use crate::state::{AppState, Plane, Timeouts};
 
 /// The whole REST + SSE surface, guards included, ready to serve.
 pub fn router<S: Plane>(state: AppState<S>) -> axum::Router {
@@ -47,12 +47,8 @@ fn build<S: Plane>(state: AppState<S>, shutdown: Shutdown) -> axum::Router {
         .layer(from_fn_with_state(metrics, metrics::record))
 }
 
-/// Serves the router on `listener` until `shutdown` resolves: then open SSE responses end, the
-/// server stops accepting, lets in-flight requests finish for the shutdown grace and closes
-/// whatever is still open. The timeouts are the config's ([`crate::state::Timeouts`]): an idle
-/// connection or slow headers by `keep_alive` (hyper's header read timeout, which also runs
-/// between requests), a stalled body by `request` (408), a write that makes no progress by
-/// `connection`.
+/// Serves the REST router on `listener` until `shutdown` resolves: then open SSE responses end
+/// and the connections close as [`serve_router`] says.
 pub async fn serve<S: Plane>(
     listener: tokio::net::TcpListener,
     state: AppState<S>,
@@ -60,7 +56,26 @@ pub async fn serve<S: Plane>(
 ) -> std::io::Result<()> {
     let timeouts = state.config.timeouts;
     let (tx, rx) = watch::channel(false);
-    let app = build(state, Shutdown(rx)).layer(RequestBodyTimeoutLayer::new(timeouts.request));
+    let app = build(state, Shutdown(rx));
+    serve_router(listener, app, timeouts, shutdown, move || {
+        let _ = tx.send(true);
+    })
+    .await
+}
+
+/// Serves `app` over HTTP/1.1 on `listener` until `shutdown` resolves; `on_shutdown` runs then
+/// (to end long responses). The server stops accepting, lets in-flight requests finish for the
+/// shutdown grace and closes whatever is still open. The timeouts: an idle connection or slow
+/// headers by `keep_alive` (hyper's header read timeout, which also runs between requests), a
+/// stalled body by `request` (408), a write that makes no progress by `connection`.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    timeouts: Timeouts,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_shutdown: impl FnOnce(),
+) -> std::io::Result<()> {
+    let app = app.layer(RequestBodyTimeoutLayer::new(timeouts.request));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(timeouts.keep_alive)
@@ -77,7 +92,7 @@ pub async fn serve<S: Plane>(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "REST accept failed");
+                    tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -99,19 +114,19 @@ pub async fn serve<S: Plane>(
         let connection = graceful.watch(connection);
         connections.spawn(async move {
             if let Err(e) = connection.await {
-                tracing::debug!(%peer, error = %e, "REST connection ended with an error");
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    let _ = tx.send(true);
+    on_shutdown();
     if tokio::time::timeout(timeouts.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::info!(
             open = connections.len(),
-            "REST connections still open after the shutdown grace; closing them"
+            "connections still open after the shutdown grace; closing them"
         );
     }
     connections.shutdown().await;

@@ -15,7 +15,7 @@ use crate::datadir::{self, DataDir};
 use crate::error::{ApiError, Result};
 use crate::host::{Daemon, Ports};
 use crate::service::ControlPlane;
-use openpact_gateway::state::{AppState, Config};
+use openpact_gateway::state::{AppState, Config, Timeouts};
 
 /// Longest socket path the kernel takes (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -45,13 +45,19 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(crate::pact::io_error(&socket, &e)),
     }
-    // REST binds before the pacts open, so a port held by someone else stops the start early.
-    let rest = bind_rest(opts.ports.rest).await?;
-    let mut ports = opts.ports;
-    ports.rest = rest
-        .local_addr()
-        .map_err(|e| ApiError::internal(format!("cannot read the REST address: {e}")))?
-        .port();
+    // REST and the dashboard bind before the pacts open, so a port held by someone else stops
+    // the start early.
+    let rest = bind_local(opts.ports.rest, "REST", "--port").await?;
+    let dashboard = match opts.ports.dashboard {
+        Some(port) => {
+            Some(bind_local(port, "dashboard", "--dashboard-port (or --no-dashboard)").await?)
+        }
+        None => None,
+    };
+    let ports = Ports {
+        rest: bound_port(&rest)?,
+        dashboard: dashboard.as_ref().map(bound_port).transpose()?,
+    };
     let daemon = Daemon::start(
         dir.clone(),
         Arc::new(SystemClock),
@@ -61,7 +67,7 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
     let token = dir.ensure_token()?;
     dir.update(|f| {
         f.port = Some(ports.rest);
-        f.dashboard_port = (ports.dashboard != 0).then_some(ports.dashboard);
+        f.dashboard_port = ports.dashboard;
         Ok(())
     })?;
     let listener = UnixListener::bind(&socket).map_err(|e| crate::pact::io_error(&socket, &e))?;
@@ -76,9 +82,19 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         },
         crate::service::stopped(daemon.stopping()),
     ));
+    let dashboard = dashboard.map(|listener| {
+        tokio::spawn(openpact_gateway::app::serve_router(
+            listener,
+            openpact_gateway::dashboard::router(ControlPlane::new(daemon.clone())),
+            Timeouts::default(),
+            crate::service::stopped(daemon.stopping()),
+            || {},
+        ))
+    });
     tracing::info!(
         socket = %socket.display(),
         rest = %format!("http://127.0.0.1:{}/v1/", ports.rest),
+        grpc_web = %ports.dashboard.map_or("off".to_string(), |p| format!("http://127.0.0.1:{p}/grpc-web/")),
         pacts = daemon.open_pacts().len(),
         "daemon ready"
     );
@@ -89,6 +105,13 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "the REST gateway stopped with an error"),
         Err(e) => tracing::error!(error = %e, "the REST gateway task failed"),
+    }
+    if let Some(dashboard) = dashboard {
+        match dashboard.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the dashboard port stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "the dashboard port's task failed"),
+        }
     }
     daemon.close_all();
     let _ = std::fs::remove_file(&socket);
@@ -118,19 +141,26 @@ fn gateway_config(token: String) -> Config {
     c
 }
 
-/// Binds REST on 127.0.0.1 only (`port` 0: any free port).
-async fn bind_rest(port: u16) -> Result<tokio::net::TcpListener> {
+/// Binds `what` on 127.0.0.1 only (`port` 0: any free port); `flag` names the option to change.
+async fn bind_local(port: u16, what: &str, flag: &str) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 ApiError::internal(format!(
-                    "Port {port} on 127.0.0.1 is already in use (another OpenPact daemon, or another program). Stop it, or pass --port to pick another."
+                    "Port {port} on 127.0.0.1 (the {what} port) is already in use (another OpenPact daemon, or another program). Stop it, or pass {flag} to pick another."
                 ))
             } else {
-                ApiError::internal(format!("Cannot listen on 127.0.0.1:{port}: {e}"))
+                ApiError::internal(format!("Cannot listen on 127.0.0.1:{port} for {what}: {e}"))
             }
         })
+}
+
+fn bound_port(listener: &tokio::net::TcpListener) -> Result<u16> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| ApiError::internal(format!("cannot read a bound address: {e}")))
 }
 
 async fn serve(daemon: Arc<Daemon>, incoming: UnixListenerStream) -> Result<()> {

@@ -36,13 +36,14 @@ impl Slot {
     }
 }
 
-/// Ports the daemon serves besides the socket (0: not served).
+/// Ports the daemon serves besides the socket. Asked for: REST port 0 is any free port; once
+/// bound, the ports really served.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ports {
     /// REST.
     pub rest: u16,
-    /// Dashboard.
-    pub dashboard: u16,
+    /// Dashboard and gRPC-web; `None`: not served, `Some(0)`: any free port.
+    pub dashboard: Option<u16>,
 }
 
 /// The daemon's state, shared by every service.
@@ -212,7 +213,7 @@ impl Daemon {
             data_dir: self.dir.root().display().to_string(),
             version: version(),
             port: u32::from(self.ports.rest),
-            dashboard_port: u32::from(self.ports.dashboard),
+            dashboard_port: u32::from(self.ports.dashboard.unwrap_or(0)),
             uptime_ms: self.started.elapsed().as_millis() as u64,
             pacts_open: slots.iter().filter(|s| matches!(s, Slot::Open(_))).count() as u32,
             resident_memory_bytes: resident_memory_bytes(),

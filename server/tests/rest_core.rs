@@ -57,7 +57,7 @@ impl Harness {
             RunOptions {
                 ports: Ports {
                     rest: 0,
-                    dashboard: 0,
+                    dashboard: None,
                 },
             },
             move || {

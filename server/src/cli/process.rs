@@ -115,11 +115,7 @@ fn run_foreground(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
     let opts = RunOptions {
         ports: Ports {
             rest: args.port,
-            dashboard: if args.no_dashboard {
-                0
-            } else {
-                args.dashboard_port
-            },
+            dashboard: (!args.no_dashboard).then_some(args.dashboard_port),
         },
     };
     let on_terminal = std::io::stdout().is_terminal();
