@@ -18,6 +18,7 @@ use tokio_io_timeout::TimeoutStream;
 use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+use crate::cache::{self, AnswerCache};
 use crate::guards::{self, RATE_WINDOW, RateLimiter};
 use crate::metrics::{self, Metrics};
 use crate::sse::Shutdown;
@@ -32,12 +33,17 @@ fn build<S: Plane>(state: AppState<S>, shutdown: Shutdown) -> axum::Router {
     let config = state.config.clone();
     let metrics = Arc::new(Metrics::default());
     let limiter = Arc::new(RateLimiter::new(config.rate_limit, RATE_WINDOW));
-    // Layers run outermost last-added: metrics, then auth, rate limit, body limit, handler.
+    // Layers run outermost last-added: metrics, then auth, rate limit, body limit, the answer
+    // cache, handler.
     axum::Router::new()
         .merge(crate::host::routes::<S>())
         .merge(crate::pact::routes::<S>())
         .fallback(crate::host::no_route)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(from_fn_with_state(
+            (state, Arc::new(AnswerCache::default())),
+            cache::layer::<S>,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(from_fn_with_state(config.body_limit, guards::body_limit))
         .layer(from_fn_with_state(limiter, guards::rate_limit))

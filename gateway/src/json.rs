@@ -3,6 +3,7 @@
 //! script can move between the two. Times are RFC 3339 with milliseconds, UTC.
 
 use openpact_proto::v1;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 /// RFC 3339 with milliseconds, UTC (`2026-04-15T12:00:00.000Z`).
@@ -30,87 +31,165 @@ fn opt_time(ms: Option<u64>) -> Value {
     ms.map_or(Value::Null, |ms| Value::String(time(ms)))
 }
 
-/// Adds the fields of a JSON object given as text (payload extras) to `into`, never replacing
-/// a field already there.
-fn merge_extra(into: &mut Map<String, Value>, extra: &str) {
-    if let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(extra) {
-        for (k, v) in extra {
-            into.entry(k).or_insert(v);
+/// An entry's payload as JSON, written straight to the serializer (lists of entries are the
+/// hottest answers: no intermediate `Value` tree). Extras (fields this version does not model,
+/// kept as JSON text) follow the typed fields and never replace one.
+pub struct PayloadJson<'a>(pub &'a v1::Entry);
+
+/// An entry (spec/rest-api.md, section 8, with `position`, `confirmed` and `outcome`), written
+/// straight to the serializer.
+pub struct EntryJson<'a>(pub &'a v1::Entry);
+
+/// Writes `key: value` and remembers the key, so extras cannot repeat it.
+struct Fields<'k, M> {
+    map: M,
+    keys: [&'k str; 8],
+    n: usize,
+}
+
+impl<'k, M: SerializeMap> Fields<'k, M> {
+    fn new(map: M) -> Self {
+        Fields {
+            map,
+            keys: [""; 8],
+            n: 0,
+        }
+    }
+
+    fn put<V: Serialize + ?Sized>(&mut self, key: &'k str, value: &V) -> Result<(), M::Error> {
+        if self.n < self.keys.len() {
+            self.keys[self.n] = key;
+            self.n += 1;
+        }
+        self.map.serialize_entry(key, value)
+    }
+
+    /// The fields of a JSON object given as text, skipping keys already written.
+    fn extras(&mut self, extra: &str) -> Result<(), M::Error> {
+        if extra.is_empty() {
+            return Ok(());
+        }
+        if let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(extra) {
+            for (k, v) in &extra {
+                if !self.keys[..self.n].contains(&k.as_str()) {
+                    self.map.serialize_entry(k, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end(self) -> Result<M::Ok, M::Error> {
+        self.map.end()
+    }
+}
+
+impl Serialize for PayloadJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut p = Fields::new(serializer.serialize_map(None)?);
+        match &self.0.payload {
+            Some(v1::entry::Payload::Knowledge(k)) => {
+                p.put("topic", &k.topic)?;
+                p.put("content", &k.content)?;
+                if let Some(s) = &k.source {
+                    p.put("source", s)?;
+                }
+                p.extras(&k.extra_json)?;
+            }
+            Some(v1::entry::Payload::Task(t)) => {
+                p.put("title", &t.title)?;
+                p.put("status", &t.status)?;
+                if let Some(d) = &t.description {
+                    p.put("description", d)?;
+                }
+                p.put("claimed_by", &t.claimed_by)?;
+                p.put("result", &t.result)?;
+                p.put("assigned_to", &t.assigned_to)?;
+                p.extras(&t.extra_json)?;
+            }
+            Some(v1::entry::Payload::Skill(s)) => {
+                p.put("name", &s.name)?;
+                p.put("version", &s.version)?;
+                p.put("format", &s.format)?;
+                p.put("content", &s.content)?;
+                p.put("checksum", &s.checksum)?;
+                if let Some(d) = &s.description {
+                    p.put("description", d)?;
+                }
+                if let Some(r) = s.requires_approval {
+                    p.put("requires_approval", &r)?;
+                }
+                p.extras(&s.extra_json)?;
+            }
+            Some(v1::entry::Payload::Message(m)) => {
+                p.put("content", &m.content)?;
+                if let Some(pr) = &m.priority {
+                    p.put("priority", pr)?;
+                }
+                if let Some(to) = &m.to {
+                    p.put("to", to)?;
+                }
+                if let Some(kind) = &m.kind {
+                    p.put("kind", kind)?;
+                }
+                p.extras(&m.system_json)?;
+            }
+            None => {}
+        }
+        p.end()
+    }
+}
+
+impl Serialize for EntryJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut o = serializer.serialize_map(None)?;
+        o.serialize_entry("id", &e.id)?;
+        o.serialize_entry("type", type_name(e.r#type))?;
+        o.serialize_entry("timestamp", &time(e.time_ms))?;
+        o.serialize_entry("agent_id", &e.agent_id)?;
+        o.serialize_entry("display_name", &e.display_name)?;
+        o.serialize_entry("payload", &PayloadJson(e))?;
+        if !e.refs.is_empty() {
+            o.serialize_entry("refs", &e.refs)?;
+        }
+        o.serialize_entry("position", &e.position)?;
+        o.serialize_entry("confirmed", &e.confirmed)?;
+        o.serialize_entry("outcome", &e.outcome)?;
+        o.end()
+    }
+}
+
+/// The list envelope of entries: `{entries, cursor, has_more}`.
+#[derive(serde::Serialize)]
+pub struct EntryList<'a> {
+    /// The page.
+    pub entries: Vec<EntryJson<'a>>,
+    /// Where the next page starts, if there is one.
+    pub cursor: Option<&'a str>,
+    /// Whether there is a next page.
+    pub has_more: bool,
+}
+
+impl<'a> EntryList<'a> {
+    /// `entries` as a page.
+    pub fn new(entries: &'a [v1::Entry], cursor: Option<&'a str>, has_more: bool) -> Self {
+        EntryList {
+            entries: entries.iter().map(EntryJson).collect(),
+            cursor,
+            has_more,
         }
     }
 }
 
 /// An entry's payload.
 pub fn payload(e: &v1::Entry) -> Value {
-    let mut p = Map::new();
-    match &e.payload {
-        Some(v1::entry::Payload::Knowledge(k)) => {
-            p.insert("topic".into(), json!(k.topic));
-            p.insert("content".into(), json!(k.content));
-            if let Some(s) = &k.source {
-                p.insert("source".into(), json!(s));
-            }
-            merge_extra(&mut p, &k.extra_json);
-        }
-        Some(v1::entry::Payload::Task(t)) => {
-            p.insert("title".into(), json!(t.title));
-            p.insert("status".into(), json!(t.status));
-            if let Some(d) = &t.description {
-                p.insert("description".into(), json!(d));
-            }
-            p.insert("claimed_by".into(), opt(&t.claimed_by));
-            p.insert("result".into(), opt(&t.result));
-            p.insert("assigned_to".into(), opt(&t.assigned_to));
-            merge_extra(&mut p, &t.extra_json);
-        }
-        Some(v1::entry::Payload::Skill(s)) => {
-            p.insert("name".into(), json!(s.name));
-            p.insert("version".into(), json!(s.version));
-            p.insert("format".into(), json!(s.format));
-            p.insert("content".into(), json!(s.content));
-            p.insert("checksum".into(), json!(s.checksum));
-            if let Some(d) = &s.description {
-                p.insert("description".into(), json!(d));
-            }
-            if let Some(r) = s.requires_approval {
-                p.insert("requires_approval".into(), json!(r));
-            }
-            merge_extra(&mut p, &s.extra_json);
-        }
-        Some(v1::entry::Payload::Message(m)) => {
-            p.insert("content".into(), json!(m.content));
-            if let Some(pr) = &m.priority {
-                p.insert("priority".into(), json!(pr));
-            }
-            if let Some(to) = &m.to {
-                p.insert("to".into(), json!(to));
-            }
-            if let Some(kind) = &m.kind {
-                p.insert("kind".into(), json!(kind));
-            }
-            merge_extra(&mut p, &m.system_json);
-        }
-        None => {}
-    }
-    Value::Object(p)
+    serde_json::to_value(PayloadJson(e)).unwrap_or(Value::Null)
 }
 
-/// An entry (spec/rest-api.md, section 8, with `position`, `confirmed` and `outcome`).
+/// An entry as a JSON value.
 pub fn entry(e: &v1::Entry) -> Value {
-    let mut o = Map::new();
-    o.insert("id".into(), json!(e.id));
-    o.insert("type".into(), json!(type_name(e.r#type)));
-    o.insert("timestamp".into(), json!(time(e.time_ms)));
-    o.insert("agent_id".into(), json!(e.agent_id));
-    o.insert("display_name".into(), opt(&e.display_name));
-    o.insert("payload".into(), payload(e));
-    if !e.refs.is_empty() {
-        o.insert("refs".into(), json!(e.refs));
-    }
-    o.insert("position".into(), json!(e.position));
-    o.insert("confirmed".into(), json!(e.confirmed));
-    o.insert("outcome".into(), json!(e.outcome));
-    Value::Object(o)
+    serde_json::to_value(EntryJson(e)).unwrap_or(Value::Null)
 }
 
 /// A task state (spec/rest-api.md, section 11, "Tasks").

@@ -2,6 +2,7 @@
 //! plane's generated service traits ([`state::Plane`]). It holds no state and never touches redb.
 
 pub mod app;
+pub mod cache;
 pub mod dashboard;
 pub mod error;
 pub mod extract;

@@ -131,6 +131,9 @@ forward! {
         redeem_invite(RedeemInviteRequest) -> RedeemInviteResponse,
 }
 
+/// Over the socket the generation is unknown, so nothing is cached.
+impl crate::state::Plane for Remote {}
+
 #[tonic::async_trait]
 impl v1::events_server::Events for Remote {
     type SubscribeStream = tonic::Streaming<v1::Event>;

@@ -17,17 +17,12 @@ pub trait Plane:
     + Sync
     + 'static
 {
-}
-
-impl<T> Plane for T where
-    T: v1::host_server::Host
-        + v1::pact_server::Pact
-        + v1::events_server::Events
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
+    /// The daemon's generation, when the plane can tell it cheaply (in process): it grows after
+    /// every change a read could see, before the change is acknowledged. `None` (over the
+    /// socket): never cache.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The gateway's settings (flags > env > daemon.json > defaults, resolved by the caller).
@@ -43,6 +38,9 @@ pub struct Config {
     pub sse_buffer_bytes: usize,
     /// Server timeouts (spec/rest-api.md, section 1.1).
     pub timeouts: Timeouts,
+    /// Whether read answers are cached per daemon generation ([`crate::cache`]); on by default,
+    /// `OPENPACT_ANSWER_CACHE=0` turns it off.
+    pub answer_cache: bool,
 }
 
 /// The REST server's timeouts. Defaults are the spec's: keep-alive 5 s, request 30 s,
@@ -81,6 +79,7 @@ impl Config {
             body_limit: 128 * 1024,
             sse_buffer_bytes: 1024 * 1024,
             timeouts: Timeouts::default(),
+            answer_cache: true,
         }
     }
 }

@@ -138,6 +138,9 @@ fn gateway_config(token: String) -> Config {
     if let Some(n) = env("OPENPACT_BODY_LIMIT").filter(|n| *n > 0) {
         c.body_limit = usize::try_from(n).unwrap_or(usize::MAX);
     }
+    if env("OPENPACT_ANSWER_CACHE") == Some(0) {
+        c.answer_cache = false;
+    }
     c
 }
 

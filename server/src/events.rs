@@ -2,6 +2,7 @@
 //! ring for resumption (spec/rest-api.md, Decision 12) and broadcast to live subscribers.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use openpact_proto::v1;
@@ -22,6 +23,17 @@ pub struct EventBus {
     boot: String,
     ring: Mutex<Ring>,
     tx: broadcast::Sender<Arc<v1::Event>>,
+    generation: AtomicU64,
+}
+
+/// Bumps the bus's generation when dropped: held across a change of the registry, so the bump
+/// lands after the change, on every way out, before the caller hears back.
+pub struct Changing<'a>(&'a EventBus);
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        self.0.bump_generation();
+    }
 }
 
 /// Where a resuming subscriber starts.
@@ -47,7 +59,26 @@ impl EventBus {
                 events: VecDeque::with_capacity(1024),
             }),
             tx,
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// The daemon's generation: it grows after every ledger commit of any pact and every
+    /// registry change, before anyone is told of them. Answers computed after reading
+    /// generation `g` are at least as new as everything acknowledged before `g`, so a cache may
+    /// serve them for as long as the generation stays `g`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a change (a commit, a registry update) as done.
+    pub fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A guard that bumps the generation when the change it spans ends.
+    pub fn changing(&self) -> Changing<'_> {
+        Changing(self)
     }
 
     /// This run's boot id.

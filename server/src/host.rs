@@ -292,6 +292,7 @@ impl Daemon {
             datadir::validate_alias(a)?;
         }
         let _guard = self.registry.lock().await;
+        let _changing = self.bus.changing();
         let taken = |a: &str| self.slots().iter().any(|s| s.alias() == a);
         let alias = match &req.alias {
             Some(a) if taken(a) && req.force => {
@@ -375,6 +376,7 @@ impl Daemon {
             ));
         }
         let _guard = self.registry.lock().await;
+        let _changing = self.bus.changing();
         if !self.slots().iter().any(|s| s.alias() == req.alias) {
             let known: Vec<String> = self.slots().iter().map(Slot::alias).collect();
             return Err(ApiError::new(
@@ -407,6 +409,7 @@ impl Daemon {
     pub async fn rename_pact(&self, req: &v1::RenamePactRequest) -> Result<v1::RenamePactResponse> {
         datadir::validate_alias(&req.alias)?;
         let _guard = self.registry.lock().await;
+        let _changing = self.bus.changing();
         let p = self.resolve(&req.pact)?;
         let old = p.alias();
         if self.slots().iter().any(|s| s.alias() == req.alias) {
@@ -456,6 +459,7 @@ impl Daemon {
     /// `DeletePact`: announces the leave, closes the pact, wipes its directory.
     pub async fn delete_pact(&self, req: &v1::DeletePactRequest) -> Result<v1::DeletePactResponse> {
         let _guard = self.registry.lock().await;
+        let _changing = self.bus.changing();
         let slots = self.slots();
         let slot = slots
             .iter()

@@ -58,14 +58,23 @@ struct Reopen {
     writer_config: WriterConfig,
     commit_tx: Arc<watch::Sender<u64>>,
     event_tx: mpsc::UnboundedSender<Vec<Event>>,
+    bus: Arc<EventBus>,
 }
 
 impl Reopen {
+    /// Runs on the writer thread after each commit, before the callers hear back.
     fn sink(&self) -> openpact_ledger::EventSink {
-        let (commit_tx, event_tx) = (self.commit_tx.clone(), self.event_tx.clone());
+        let (commit_tx, event_tx, bus) = (
+            self.commit_tx.clone(),
+            self.event_tx.clone(),
+            self.bus.clone(),
+        );
         Box::new(move |events: &[Event]| {
+            bus.bump_generation();
             commit_tx.send_modify(|n| *n += 1);
-            let _ = event_tx.send(events.to_vec());
+            if !events.is_empty() {
+                let _ = event_tx.send(events.to_vec());
+            }
         })
     }
 }
@@ -228,6 +237,7 @@ impl OpenPact {
             writer_config: writer_config.clone(),
             commit_tx: Arc::new(commit_tx),
             event_tx,
+            bus: bus.clone(),
         };
         let me = signer.public();
         let writer = Writer::spawn(ledger, signer, clock.clone(), writer_config, reopen.sink())?;

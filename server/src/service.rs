@@ -23,6 +23,14 @@ pub struct ControlPlane {
     daemon: Arc<Daemon>,
 }
 
+/// In process, the gateway reads the daemon's generation to cache answers (spec'd in
+/// [`crate::events::EventBus::generation`]).
+impl openpact_gateway::state::Plane for ControlPlane {
+    fn generation(&self) -> Option<u64> {
+        Some(self.daemon.bus.generation())
+    }
+}
+
 impl ControlPlane {
     /// The control plane of `daemon`.
     pub fn new(daemon: Arc<Daemon>) -> Self {

@@ -883,6 +883,67 @@ async fn a_client_whose_socket_stops_taking_bytes_is_disconnected() {
     s.stop().await;
 }
 
+// Read answers are cached per daemon generation: a read never misses an acknowledged write, a
+// confirmation, or a registry change, however often the same page was read before.
+#[tokio::test(flavor = "multi_thread")]
+async fn cached_reads_see_every_acknowledged_change() {
+    let h = Harness::with_pact().await;
+    let page = "/v1/pacts/default/knowledge?limit=3";
+    let newest = |v: &Value| v["entries"][0]["payload"]["content"].clone();
+    for i in 0..40 {
+        let (_, before) = body(h.get(page).send().await.unwrap()).await;
+        let (_, again) = body(h.get(page).send().await.unwrap()).await;
+        assert_eq!(before, again, "nothing changed between two reads");
+        let written = post_knowledge(&h.http, &h.base, &h.token, &format!("note {i}")).await;
+        let (_, after) = body(h.get(page).send().await.unwrap()).await;
+        assert_eq!(
+            newest(&after),
+            json!(format!("note {i}")),
+            "read {i} after its write"
+        );
+        let one = format!(
+            "/v1/pacts/default/entries/{}",
+            written["id"].as_str().unwrap()
+        );
+        let (status, _) = body(h.get(&one).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The anchor that confirms the entries is a commit too: the cached page moves with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = body(h.get(page).send().await.unwrap()).await;
+        if v["entries"][0]["confirmed"] == json!(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the newest entry is never shown confirmed: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A registry change: the old alias is gone at once.
+    let r = h
+        .http
+        .put(format!("{}/v1/pacts/default/alias", h.base))
+        .bearer_auth(&h.token)
+        .json(&json!({ "alias": "renamed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    envelope(h.get(page).send().await.unwrap(), 404, "UNKNOWN_PACT").await;
+    let (status, v) = body(
+        h.get("/v1/pacts/renamed/knowledge?limit=3")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(newest(&v), json!("note 39"));
+    h.stop().await;
+}
+
 // Behaviour 9: REST listens on 127.0.0.1 only; the daemon records its port.
 #[tokio::test(flavor = "multi_thread")]
 async fn rest_listens_on_loopback_and_reports_its_port() {

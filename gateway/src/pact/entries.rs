@@ -7,7 +7,7 @@ use openpact_proto::v1;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CURSOR, LIMIT, ORDER, Page, entry_page, list, pact_of, reply, rq};
+use super::{CURSOR, LIMIT, ORDER, Page, entry_page, pact_of, reply, reply_with, rq};
 use crate::error::{ApiResult, answer};
 use crate::extract::{Body, Params, Prop, Query, Rule, Schema, parse_date_time, patterns};
 use crate::json;
@@ -74,7 +74,7 @@ pub async fn list_knowledge<S: Plane>(
             }))
             .await,
     )?;
-    reply(entry_page(&r))
+    entry_page(&r)
 }
 
 /// `POST /knowledge`: the body is the payload; unknown fields are kept in it.
@@ -159,7 +159,7 @@ pub async fn list_messages<S: Plane>(
             }))
             .await,
     )?;
-    reply(entry_page(&r))
+    entry_page(&r)
 }
 
 /// `POST /messages`: unknown fields are dropped; `reply_to` becomes the entry's `refs`.
@@ -227,7 +227,7 @@ pub async fn referenced_by<S: Plane>(
             }))
             .await,
     )?;
-    reply(Value::Array(r.entries.iter().map(json::entry).collect()))
+    reply_with(&r.entries.iter().map(json::EntryJson).collect::<Vec<_>>())
 }
 
 /// `GET /changes` query.
@@ -282,9 +282,9 @@ pub async fn changes<S: Plane>(
             }))
             .await,
     )?;
-    reply(list(
-        r.entries.iter().map(json::entry).collect(),
-        r.cursor,
+    reply_with(&json::EntryList::new(
+        &r.entries,
+        r.cursor.as_deref(),
         r.has_more,
     ))
 }

@@ -114,11 +114,14 @@ async fn no_route(method: Method, uri: Uri) -> GatewayError {
 
 /// A 200 answer with a JSON body.
 fn reply(v: Value) -> ApiResult<Response> {
-    Ok((
-        [(CONTENT_TYPE, "application/json; charset=utf-8")],
-        v.to_string(),
-    )
-        .into_response())
+    reply_with(&v)
+}
+
+/// A 200 answer with `body` serialised straight to JSON.
+fn reply_with(body: &impl serde::Serialize) -> ApiResult<Response> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| GatewayError::internal(format!("cannot write the answer as JSON: {e}")))?;
+    Ok(([(CONTENT_TYPE, "application/json; charset=utf-8")], bytes).into_response())
 }
 
 /// The `:pactId` of the route: an alias or a 64-hex pact id.
@@ -176,11 +179,11 @@ fn list(entries: Vec<Value>, cursor: Option<String>, has_more: bool) -> Value {
     serde_json::json!({ "entries": entries, "cursor": cursor, "has_more": has_more })
 }
 
-/// A page of entries as the list envelope.
-fn entry_page(p: &v1::EntryPage) -> Value {
-    list(
-        p.entries.iter().map(json::entry).collect(),
-        p.cursor.clone(),
+/// A page of entries as the list envelope, answered.
+fn entry_page(p: &v1::EntryPage) -> ApiResult<Response> {
+    reply_with(&json::EntryList::new(
+        &p.entries,
+        p.cursor.as_deref(),
         p.has_more,
-    )
+    ))
 }

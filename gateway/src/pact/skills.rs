@@ -47,7 +47,7 @@ pub async fn list<S: Plane>(
             }))
             .await,
     )?;
-    reply(entry_page(&r))
+    entry_page(&r)
 }
 
 /// `POST /skills`: unknown fields are kept in the payload.

@@ -22,7 +22,7 @@ macro_rules! hash_newtype {
             }
             /// Lowercase hex, 64 characters.
             pub fn to_hex(&self) -> String {
-                hex::encode(self.0)
+                hex32(&self.0)
             }
             /// Parses 64 lowercase hex characters.
             pub fn from_hex(s: &str) -> Option<Self> {
@@ -96,6 +96,17 @@ impl MemberKey {
 pub fn handle_parts(key: &MemberKey) -> [u8; 5] {
     let b = key.0;
     [b[0], b[2], b[3], b[4], b[5]]
+}
+
+/// Lowercase hex of 32 bytes. Answers list ids and keys by the thousand; `hex::encode` builds
+/// its string a char at a time, the table lookup into a buffer is several times faster.
+pub fn hex32(b: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    match hex::encode_to_slice(b, &mut buf).map(|()| std::str::from_utf8(&buf)) {
+        Ok(Ok(s)) => s.to_owned(),
+        // Unreachable: 32 bytes always take 64 ASCII characters.
+        _ => hex::encode(b),
+    }
 }
 
 /// Whether `s` has the shape of a handle: `^anon-[a-z]+-[0-9a-f]{8}$`.

@@ -43,7 +43,8 @@ impl Default for WriterConfig {
     }
 }
 
-/// Receives each committed batch's events, on the writer thread, in commit order.
+/// Receives each committed batch's events (possibly none), on the writer thread, in commit order,
+/// before the batch's callers hear their answers.
 pub type EventSink = Box<dyn FnMut(&[Event]) + Send>;
 
 enum Cmd {
@@ -303,6 +304,10 @@ impl Worker {
         });
         match result {
             Ok((done, report)) => {
+                // The sink hears of the commit before any caller does: whoever learns of an
+                // acknowledged write can already find its events (and caches keyed by commits
+                // already know they are stale).
+                (self.events)(&report.events);
                 for (reply, d) in replies.into_iter().zip(done) {
                     match (reply, d) {
                         (Reply::Append(tx), Done::Append(r)) => {
@@ -326,9 +331,6 @@ impl Worker {
                             let _ = tx.send(Err(Error::Corrupt("writer reply mismatch".into())));
                         }
                     }
-                }
-                if !report.events.is_empty() {
-                    (self.events)(&report.events);
                 }
             }
             Err(e) => {

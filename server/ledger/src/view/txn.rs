@@ -67,7 +67,7 @@ impl Digest {
 
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        crate::keys::hex32(&self.0)
     }
 }
 
