@@ -295,7 +295,9 @@ async fn host_methods_manage_the_registry_and_refuse_mistakes() {
         code(
             h.c.host
                 .join_pact(v1::JoinPactRequest {
-                    key: "a".repeat(64),
+                    key: openpact_ledger::Signer::from_seed([5; 32])
+                        .public()
+                        .to_hex(),
                     confirm: true,
                     ..Default::default()
                 })
@@ -1012,7 +1014,9 @@ async fn admin_info_me_and_invites() {
     assert_eq!(removed.key, other);
     let promote = |confirm: bool| v1::PromoteMemberRequest {
         pact: "default".into(),
-        key: "bb".repeat(32),
+        key: openpact_ledger::Signer::from_seed([6; 32])
+            .public()
+            .to_hex(),
         confirm,
     };
     assert_eq!(

@@ -1027,7 +1027,7 @@ async fn changes_long_poll_answers_a_write_at_once_and_times_out_empty() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_are_added_and_removed_and_their_keys_checked_first() {
     let r = start().await;
-    let key = "bb".repeat(32);
+    let key = member_key(2);
     let (s, m) = r
         .post(
             &p("/admin/members"),
@@ -1042,12 +1042,26 @@ async fn members_are_added_and_removed_and_their_keys_checked_first() {
     let e = r
         .post(
             &p("/admin/members"),
-            json!({"key": "cc".repeat(32), "indexer": true}),
+            json!({"key": member_key(3), "indexer": true}),
         )
         .await;
     assert_eq!(code(e, 409), "NOT_SUPPORTED_YET");
     let e = r.post(&p("/admin/members"), json!({"key": "short"})).await;
     assert_eq!(code(e, 400), "BAD_REQUEST");
+    // 64 hex characters that are no ed25519 point: refused before anything is written.
+    let (s, e) = r
+        .post(
+            &p("/admin/members"),
+            json!({"key": "dd".repeat(32), "indexer": false, "confirm": true}),
+        )
+        .await;
+    assert_eq!(s, 400, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not an ed25519 public key")),
+        "{e}"
+    );
     let e = r.post(&p("/admin/members"), json!({"indexer": true})).await;
     assert_eq!(code(e, 400), "BAD_REQUEST");
     let (s, d) = r
@@ -1075,7 +1089,7 @@ async fn members_are_added_and_removed_and_their_keys_checked_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promote_and_remove_check_their_input_before_the_pact() {
     let r = start().await;
-    let key = "bb".repeat(32);
+    let key = member_key(2);
     for route in ["/admin/promote", "/admin/remove"] {
         let e = r.post(&p(route), json!({"key": key})).await;
         assert_eq!(code(e, 400), "BAD_REQUEST", "{route}");
@@ -1229,7 +1243,7 @@ async fn an_invite_redeems_once_with_this_daemon_as_the_indexer() {
     let r = start_with(clock.clone(), true, 0).await;
     let (_, inv) = r.post(&p("/invites"), json!({"confirm": true})).await;
     let token = inv["token"].as_str().expect("token").to_string();
-    let key = "bb".repeat(32);
+    let key = member_key(2);
     let redeem = |token: &str, key: &str, confirm: bool| json!({"token": token, "writer_key": key, "confirm": confirm});
     let e = r
         .post(&p("/invites/redeem"), redeem("garbage!", &key, false))
@@ -1255,10 +1269,7 @@ async fn an_invite_redeems_once_with_this_daemon_as_the_indexer() {
             .any(|a| a["remote_key"] == key.as_str())
     );
     let e = r
-        .post(
-            &p("/invites/redeem"),
-            redeem(&token, &"cc".repeat(32), true),
-        )
+        .post(&p("/invites/redeem"), redeem(&token, &member_key(3), true))
         .await;
     assert_eq!(code(e, 409), "INVITE_SPENT");
     // Revoked.
@@ -1281,7 +1292,7 @@ async fn an_invite_redeems_once_with_this_daemon_as_the_indexer() {
     let e = r
         .post(
             &p("/invites/redeem"),
-            redeem(inv["token"].as_str().expect("t"), &"dd".repeat(32), true),
+            redeem(inv["token"].as_str().expect("t"), &member_key(4), true),
         )
         .await;
     assert_eq!(code(e, 410), "INVITE_EXPIRED");
@@ -1573,7 +1584,7 @@ async fn every_route_of_the_api_description_is_served() {
             .path
             .replace("{pact_id}", "default")
             .replace("{id}", "abcd1234-1")
-            .replace("{key}", &"bb".repeat(32))
+            .replace("{key}", &member_key(2))
             .replace("{nonce}", &"f".repeat(48));
         let method = reqwest::Method::from_bytes(route.method.as_bytes()).expect("method");
         let (s, v) = r.send(method, &path, None, None).await;
@@ -1596,4 +1607,11 @@ fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The public key (64 hex) of a made-up member: a real ed25519 key, as a joining daemon has.
+fn member_key(seed: u8) -> String {
+    openpact_ledger::Signer::from_seed([seed; 32])
+        .public()
+        .to_hex()
 }

@@ -7,14 +7,22 @@ use openpact_proto::v1;
 use super::{OpenPact, system_message};
 use crate::error::{ApiError, Result};
 
-/// A 64-hex member key (either case), or `BAD_REQUEST` naming the length.
+/// A 64-hex member key (either case) that is an ed25519 public key, or `BAD_REQUEST` saying
+/// which of the two it is not.
 pub(crate) fn member_key(key: &str) -> Result<MemberKey> {
-    MemberKey::from_hex(&key.to_ascii_lowercase()).ok_or_else(|| {
+    let parsed = MemberKey::from_hex(&key.to_ascii_lowercase()).ok_or_else(|| {
         ApiError::bad_request(format!(
             "key must be 64 hex chars (got {})",
             key.chars().count()
         ))
-    })
+    })?;
+    if parsed.verifying_key().is_none() {
+        return Err(ApiError::bad_request(
+            "key is 64 hex chars but not an ed25519 public key; pass the member's public key \
+             as its daemon shows it (`openpact status`)",
+        ));
+    }
+    Ok(parsed)
 }
 
 /// An admin entry's outcome as an answer: applied, or its code.

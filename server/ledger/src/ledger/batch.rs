@@ -272,9 +272,15 @@ impl Batch<'_, '_> {
             ));
         }
         if let Err(code) = check_body(&body) {
+            // The reasons spec/rest-api.md (section 1.3) names: the size, or the schema.
+            let reason = if code == Code::PayloadTooLarge {
+                "payload-too-large"
+            } else {
+                "schema"
+            };
             return Err(Error::refused(
                 code,
-                format!("entry validation failed: {}", code.as_str()),
+                format!("entry validation failed: {reason}"),
             ));
         }
         let pending = self
