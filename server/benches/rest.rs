@@ -232,6 +232,39 @@ async fn fan_out(base: &str, token: &str, n: usize, posts: usize, gap: Duration)
     lat
 }
 
+/// Starts a daemon on `dir` with the rate limiter off (the bench measures the server, not the
+/// 3000/min default) and `env`, with the pact `bench`: the child, the REST base URL, the token.
+async fn start(dir: &Path, env: &[(&str, &str)]) -> (std::process::Child, String, String) {
+    let mut all = vec![("OPENPACT_RATE_LIMIT", "0")];
+    all.extend_from_slice(env);
+    let child = spawn_daemon(dir, &all);
+    let (mut c, _) = ready(dir, Instant::now()).await;
+    create_pact(&mut c, "bench").await;
+    let file = DataDir::at(dir)
+        .load()
+        .unwrap_or_else(|e| fail(&format!("daemon.json: {e}")));
+    let (Some(port), Some(token)) = (file.port, file.api_token) else {
+        fail("daemon.json names no REST port or token")
+    };
+    (child, format!("http://127.0.0.1:{port}"), token)
+}
+
+/// 100 entries, so a page of 50 is full.
+async fn seed(http: &reqwest::Client, base: &str, token: &str) {
+    for i in 0..100 {
+        let r = http
+            .post(format!("{base}/v1/pacts/bench/knowledge"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "topic": "seed", "content": format!("seed entry {i}") }))
+            .send()
+            .await
+            .unwrap_or_else(|e| fail(&format!("seed post: {e}")));
+        if !r.status().is_success() {
+            fail(&format!("seed post: {}", r.status()));
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -245,32 +278,9 @@ async fn main() {
         .prefix("opr")
         .tempdir_in("/tmp")
         .unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
-    let dir = tmp.path().join("data");
-    // The limiter is off: the bench measures the server, not the 3000/min default.
-    let child = spawn_daemon(&dir, &[("OPENPACT_RATE_LIMIT", "0")]);
-    let (mut c, _) = ready(&dir, Instant::now()).await;
-    create_pact(&mut c, "bench").await;
-    let file = DataDir::at(&dir)
-        .load()
-        .unwrap_or_else(|e| fail(&format!("daemon.json: {e}")));
-    let (Some(port), Some(token)) = (file.port, file.api_token) else {
-        fail("daemon.json names no REST port or token")
-    };
-    let base = format!("http://127.0.0.1:{port}");
+    let (child, base, token) = start(&tmp.path().join("data"), &[]).await;
     let http = reqwest::Client::new();
-    // 100 entries so a page of 50 is full.
-    for i in 0..100 {
-        let r = http
-            .post(format!("{base}/v1/pacts/bench/knowledge"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({ "topic": "seed", "content": format!("seed entry {i}") }))
-            .send()
-            .await
-            .unwrap_or_else(|e| fail(&format!("seed post: {e}")));
-        if !r.status().is_success() {
-            fail(&format!("seed post: {}", r.status()));
-        }
-    }
+    seed(&http, &base, &token).await;
     let page_url = format!("{base}/v1/pacts/bench/knowledge?limit=50");
     let page = http
         .get(&page_url)
@@ -292,25 +302,44 @@ async fn main() {
         let echo_post = format!("http://{echo}/echo");
         let echo_get = format!("http://{echo}/page");
         let know = format!("{base}/v1/pacts/bench/knowledge");
+        let page_url = page_url.as_str();
         let runs: [(&str, &str, &Path, u32); 6] = [
             ("axum echo     POST     c1", &echo_post, &post, 1),
             ("axum echo     POST     c64", &echo_post, &post, 64),
             ("axum echo     GET page c64", &echo_get, &get, 64),
             ("POST knowledge         c1", &know, &post, 1),
             ("POST knowledge         c64", &know, &post, 64),
-            ("GET knowledge?limit=50 c64", &page_url, &get, 64),
+            ("GET knowledge?limit=50 c64", page_url, &get, 64),
         ];
         println!(
             "{:<28} {:>11} {:>10} {:>10} {:>10}",
             "run", "req/s", "p50", "p99", "requests"
         );
-        for (name, url, script, conns) in runs {
-            let w = wrk(url, conns, seconds, script);
+        let row = |name: &str, w: Wrk| {
             println!(
                 "{name:<28} {:>11.0} {:>10} {:>10} {:>10}",
                 w.rps, w.p50, w.p99, w.requests
             );
+        };
+        for (name, url, script, conns) in runs {
+            row(name, wrk(url, conns, seconds, script));
         }
+        // The same page with the answer cache off: every request reads the ledger and writes
+        // the JSON, as when writes land between reads.
+        let (cold, cold_base, cold_token) =
+            start(&tmp.path().join("cold"), &[("OPENPACT_ANSWER_CACHE", "0")]).await;
+        seed(&http, &cold_base, &cold_token).await;
+        let cold_get = script(tmp.path(), "cold.lua", "GET", None, &cold_token);
+        row(
+            "GET limit=50 no cache  c64",
+            wrk(
+                &format!("{cold_base}/v1/pacts/bench/knowledge?limit=50"),
+                64,
+                seconds,
+                &cold_get,
+            ),
+        );
+        stop(cold);
     } else {
         println!("wrk is not on PATH (apt install wrk): the throughput runs are skipped");
     }
