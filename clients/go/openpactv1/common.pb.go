@@ -726,7 +726,8 @@ type Entry struct {
 	// Entry hash and author key, 64 hex each.
 	Hash   string `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
 	Author string `protobuf:"bytes,15,opt,name=author,proto3" json:"author,omitempty"`
-	// This peer's arrival sequence number of the entry (the changes feed walks it).
+	// This peer's arrival sequence number of the entry (the changes feed walks it). Set in the
+	// answers of Changes; 0 in other answers (events carry it as Event.arrival).
 	Arrival       uint64 `protobuf:"varint,16,opt,name=arrival,proto3" json:"arrival,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

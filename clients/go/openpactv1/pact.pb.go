@@ -1206,7 +1206,7 @@ type TaskActionRequest struct {
 	// Complete only.
 	Result *string `protobuf:"bytes,3,opt,name=result,proto3,oneof" json:"result,omitempty"`
 	Wait   Wait    `protobuf:"varint,4,opt,name=wait,proto3,enum=openpact.v1.Wait" json:"wait,omitempty"`
-	// With CONFIRMED: how long to wait (0: 10000; at most 60000).
+	// With CONFIRMED: how long to wait, ms (0: 10000; more than 60000 is taken as 60000).
 	WaitMs        uint32 `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

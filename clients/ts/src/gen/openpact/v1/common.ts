@@ -250,7 +250,8 @@ export interface Entry {
      */
     author: string;
     /**
-     * This peer's arrival sequence number of the entry (the changes feed walks it).
+     * This peer's arrival sequence number of the entry (the changes feed walks it). Set in the
+     * answers of Changes; 0 in other answers (events carry it as Event.arrival).
      *
      * @generated from protobuf field: uint64 arrival = 16
      */

@@ -444,7 +444,7 @@ export interface TaskActionRequest {
      */
     wait: Wait;
     /**
-     * With CONFIRMED: how long to wait (0: 10000; at most 60000).
+     * With CONFIRMED: how long to wait, ms (0: 10000; more than 60000 is taken as 60000).
      *
      * @generated from protobuf field: uint32 wait_ms = 5
      */

@@ -403,7 +403,9 @@ class Entry(_message.Message):
     """Entry hash and author key, 64 hex each."""
     author: _builtins.str
     arrival: _builtins.int
-    """This peer's arrival sequence number of the entry (the changes feed walks it)."""
+    """This peer's arrival sequence number of the entry (the changes feed walks it). Set in the
+    answers of Changes; 0 in other answers (events carry it as Event.arrival).
+    """
     @_builtins.property
     def knowledge(self) -> Global___KnowledgePayload: ...
     @_builtins.property

@@ -614,7 +614,7 @@ class TaskActionRequest(_message.Message):
     """Complete only."""
     wait: Global___Wait.ValueType
     wait_ms: _builtins.int
-    """With CONFIRMED: how long to wait (0: 10000; at most 60000)."""
+    """With CONFIRMED: how long to wait, ms (0: 10000; more than 60000 is taken as 60000)."""
     def __init__(
         self,
         *,
