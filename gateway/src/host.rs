@@ -37,10 +37,13 @@ pub const ROUTES: &[Route] = &[
             "Readiness: 200 once a pact exists, 503 before.",
         )
     },
-    Route::get(
-        "/v1/status",
-        "The current pact, pact count and peer connections.",
-    ),
+    Route {
+        answer: Answer::Shape("HostStatus"),
+        ..Route::get(
+            "/v1/status",
+            "The current pact, pact count and peer connections.",
+        )
+    },
     Route {
         answer: Answer::Metrics,
         ..Route::get("/v1/metrics", "Prometheus metrics.")

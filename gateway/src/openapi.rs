@@ -18,6 +18,8 @@ pub enum Answer {
     Metrics,
     /// Server-sent events.
     EventStream,
+    /// A JSON document of the named component schema ([`shapes`]).
+    Shape(&'static str),
 }
 
 /// One route of the REST surface.
@@ -88,17 +90,7 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer" },
             },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message", "status"],
-                    "properties": {
-                        "error": { "type": "string", "description": "Wire code, e.g. TASK_NOT_OPEN." },
-                        "message": { "type": "string" },
-                        "status": { "type": "integer", "description": "Equals the HTTP status." },
-                    },
-                },
-            },
+            "schemas": schemas(),
             "responses": {
                 "Error": {
                     "description": "The error envelope.",
@@ -135,6 +127,9 @@ fn operation(r: &Route) -> Value {
             json!({ "text/plain; version=0.0.4": { "schema": { "type": "string" } } })
         }
         Answer::EventStream => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
+        Answer::Shape(name) => json!({ "application/json": { "schema": {
+            "$ref": format!("#/components/schemas/{name}")
+        } } }),
     };
     let mut op = json!({
         "operationId": operation_id(r),
@@ -171,6 +166,132 @@ fn operation(r: &Route) -> Value {
         });
     }
     op
+}
+
+/// The component schemas: the error envelope and the success answers the route tables name
+/// ([`Answer::Shape`]). The REST fuzzer checks every answer it gets against them, so a handler
+/// that drifts from its schema fails CI.
+fn schemas() -> Value {
+    let string = json!({ "type": "string" });
+    let nullable = json!({ "type": ["string", "null"] });
+    let time = json!({ "type": "string", "description": "RFC 3339 with milliseconds, UTC." });
+    let nullable_time =
+        json!({ "type": ["string", "null"], "description": "RFC 3339 with milliseconds, UTC." });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let flag = json!({ "type": "boolean" });
+    let object = |required: &[&str], properties: Value| json!({ "type": "object", "required": required, "properties": properties });
+    let page = |item: &str| {
+        object(
+            &["entries", "cursor", "has_more"],
+            json!({
+                "entries": { "type": "array", "items": { "$ref": format!("#/components/schemas/{item}") } },
+                "cursor": { "type": ["string", "null"], "description": "Pass as `cursor` for the next page." },
+                "has_more": flag,
+            }),
+        )
+    };
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "message", "status"],
+            "properties": {
+                "error": { "type": "string", "description": "Wire code, e.g. TASK_NOT_OPEN." },
+                "message": string,
+                "status": { "type": "integer", "description": "Equals the HTTP status." },
+            },
+        },
+        "Entry": object(
+            &["id", "type", "timestamp", "agent_id", "display_name", "payload", "position", "confirmed", "outcome"],
+            json!({
+                "id": { "type": "string", "pattern": "^[0-9a-f]{8}-[0-9]+$" },
+                "type": { "enum": ["knowledge", "task", "skill", "message", "unknown"] },
+                "timestamp": time,
+                "agent_id": string,
+                "display_name": nullable,
+                "payload": { "type": "object" },
+                "refs": { "type": "array", "items": string },
+                "position": count,
+                "confirmed": flag,
+                "outcome": { "type": "string", "description": "applied, dropped, or the wire code that rejected it." },
+            }),
+        ),
+        "EntryPage": page("Entry"),
+        "EntryList": { "type": "array", "items": { "$ref": "#/components/schemas/Entry" } },
+        "Task": object(
+            &["id", "title", "status", "claimed_by", "assigned_to", "result", "timestamp", "updated_at", "claimed_at", "expired_at", "history", "confirmed", "outcome"],
+            json!({
+                "id": string,
+                "title": string,
+                "description": string,
+                "status": { "enum": ["open", "claimed", "complete"] },
+                "claimed_by": nullable,
+                "assigned_to": nullable,
+                "result": nullable,
+                "timestamp": time,
+                "updated_at": time,
+                "claimed_at": nullable_time,
+                "expired_at": nullable_time,
+                "history": { "type": "array", "items": { "$ref": "#/components/schemas/Entry" } },
+                "confirmed": flag,
+                "outcome": string,
+            }),
+        ),
+        "TaskPage": page("Task"),
+        "Agent": object(
+            &["id", "remote_key", "role", "display_name", "online", "is_self"],
+            json!({
+                "id": string,
+                "remote_key": string,
+                "role": string,
+                "display_name": nullable,
+                "online": flag,
+                "is_self": flag,
+            }),
+        ),
+        "AgentList": { "type": "array", "items": { "$ref": "#/components/schemas/Agent" } },
+        "PactStatus": object(
+            &["pact_id", "alias", "pact_name", "pact_purpose", "peer_handle", "display_name", "role", "public_key", "agents", "entries", "is_member", "is_indexer", "synced", "claim_ttl_ms", "confirmed", "tail", "ledger_time", "stored", "is_current", "data_dir"],
+            json!({
+                "pact_id": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "alias": string,
+                "pact_name": nullable,
+                "pact_purpose": nullable,
+                "peer_handle": string,
+                "display_name": nullable,
+                "role": nullable,
+                "public_key": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "agents": count,
+                "entries": count,
+                "is_member": flag,
+                "is_indexer": flag,
+                "synced": flag,
+                "claim_ttl_ms": count,
+                "confirmed": count,
+                "tail": count,
+                "ledger_time": nullable_time,
+                "stored": count,
+                "is_current": flag,
+                "data_dir": string,
+            }),
+        ),
+        "HostStatus": object(
+            &["running", "current", "pact_count", "pacts_open", "agents", "pid", "data_dir", "version", "port", "dashboard_port", "uptime_ms", "resident_memory_bytes"],
+            json!({
+                "running": flag,
+                "current": nullable,
+                "pact_count": count,
+                "pacts_open": count,
+                "agents": count,
+                "pid": count,
+                "data_dir": string,
+                "version": string,
+                "port": count,
+                "dashboard_port": { "type": "integer", "minimum": 0, "description": "0: no dashboard." },
+                "uptime_ms": count,
+                "resident_memory_bytes": count,
+            }),
+        ),
+    })
 }
 
 /// `getV1PactsPactIdKnowledge`: unique per method and path.
@@ -235,6 +356,33 @@ fn schema(rule: &Rule) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_named_answer_shape_is_a_component_schema() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let mut named = 0;
+        for r in crate::host::ROUTES.iter().chain(crate::pact::ROUTES) {
+            if let Answer::Shape(name) = r.answer {
+                named += 1;
+                assert!(
+                    schemas[name].is_object(),
+                    "{} {}: no schema {name}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        assert!(
+            named >= 18,
+            "the entry, task and status answers are typed ({named})"
+        );
+        let list = &doc["paths"]["/v1/pacts/{pact_id}/knowledge"]["get"]["responses"]["200"];
+        assert_eq!(
+            list["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/EntryPage"
+        );
+    }
 
     #[test]
     fn every_route_is_one_operation_with_its_path_parameters() {

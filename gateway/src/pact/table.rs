@@ -11,12 +11,20 @@ use super::registry::{CreatePact, Join, Remove, Rename, Switch};
 use super::skills::{Confirm, NewSkill, SkillsQuery};
 use super::tasks::{Complete, NewTask, TasksQuery, WaitQuery};
 use crate::extract::{Prop, Schema};
-use crate::openapi::Route;
+use crate::openapi::{Answer, Route};
 
 const fn route(method: &'static str, path: &'static str, summary: &'static str) -> Route {
     Route {
         method,
         ..Route::get(path, summary)
+    }
+}
+
+/// The success answer is the component schema `shape` of the API description.
+const fn answers(r: Route, shape: &'static str) -> Route {
+    Route {
+        answer: Answer::Shape(shape),
+        ..r
     }
 }
 
@@ -64,84 +72,126 @@ pub const ROUTES: &[Route] = &[
         "/v1/pacts/{pact_id}/alias",
         "Rename a pact's alias.",
     )),
-    route("GET", "/v1/pacts/{pact_id}/status", "The pact's status."),
-    query(
-        route(
-            "GET",
-            "/v1/pacts/{pact_id}/agents",
-            "The pact's agents, this daemon first.",
-        ),
-        AgentsQuery::PROPS,
+    answers(
+        route("GET", "/v1/pacts/{pact_id}/status", "The pact's status."),
+        "PactStatus",
     ),
-    query(
-        route(
-            "GET",
+    answers(
+        query(
+            route(
+                "GET",
+                "/v1/pacts/{pact_id}/agents",
+                "The pact's agents, this daemon first.",
+            ),
+            AgentsQuery::PROPS,
+        ),
+        "AgentList",
+    ),
+    answers(
+        query(
+            route(
+                "GET",
+                "/v1/pacts/{pact_id}/knowledge",
+                "Knowledge, newest first.",
+            ),
+            KnowledgeQuery::PROPS,
+        ),
+        "EntryPage",
+    ),
+    answers(
+        body::<NewKnowledge>(route(
+            "POST",
             "/v1/pacts/{pact_id}/knowledge",
-            "Knowledge, newest first.",
-        ),
-        KnowledgeQuery::PROPS,
+            "Record a piece of knowledge.",
+        )),
+        "Entry",
     ),
-    body::<NewKnowledge>(route(
-        "POST",
-        "/v1/pacts/{pact_id}/knowledge",
-        "Record a piece of knowledge.",
-    )),
-    query(
-        route(
-            "GET",
+    answers(
+        query(
+            route(
+                "GET",
+                "/v1/pacts/{pact_id}/messages",
+                "Messages, newest first.",
+            ),
+            MessagesQuery::PROPS,
+        ),
+        "EntryPage",
+    ),
+    answers(
+        body::<NewMessage>(route(
+            "POST",
             "/v1/pacts/{pact_id}/messages",
-            "Messages, newest first.",
-        ),
-        MessagesQuery::PROPS,
+            "Post a message, to everyone or to one handle.",
+        )),
+        "Entry",
     ),
-    body::<NewMessage>(route(
-        "POST",
-        "/v1/pacts/{pact_id}/messages",
-        "Post a message, to everyone or to one handle.",
-    )),
-    query(
-        route(
-            "GET",
-            "/v1/pacts/{pact_id}/tasks",
-            "Task states, newest first.",
+    answers(
+        query(
+            route(
+                "GET",
+                "/v1/pacts/{pact_id}/tasks",
+                "Task states, newest first.",
+            ),
+            TasksQuery::PROPS,
         ),
-        TasksQuery::PROPS,
+        "TaskPage",
     ),
-    body::<NewTask>(route("POST", "/v1/pacts/{pact_id}/tasks", "Create a task.")),
-    route("GET", "/v1/pacts/{pact_id}/tasks/{id}", "One task's state."),
-    query(
-        route(
-            "PUT",
-            "/v1/pacts/{pact_id}/tasks/{id}/claim",
-            "Claim a task.",
+    answers(
+        body::<NewTask>(route("POST", "/v1/pacts/{pact_id}/tasks", "Create a task.")),
+        "Task",
+    ),
+    answers(
+        route("GET", "/v1/pacts/{pact_id}/tasks/{id}", "One task's state."),
+        "Task",
+    ),
+    answers(
+        query(
+            route(
+                "PUT",
+                "/v1/pacts/{pact_id}/tasks/{id}/claim",
+                "Claim a task.",
+            ),
+            WaitQuery::PROPS,
         ),
-        WaitQuery::PROPS,
+        "Task",
     ),
-    body::<Complete>(query(
-        route(
-            "PUT",
-            "/v1/pacts/{pact_id}/tasks/{id}/complete",
-            "Complete a task.",
+    answers(
+        body::<Complete>(query(
+            route(
+                "PUT",
+                "/v1/pacts/{pact_id}/tasks/{id}/complete",
+                "Complete a task.",
+            ),
+            WaitQuery::PROPS,
+        )),
+        "Task",
+    ),
+    answers(
+        query(
+            route(
+                "PUT",
+                "/v1/pacts/{pact_id}/tasks/{id}/release",
+                "Release a claimed task.",
+            ),
+            WaitQuery::PROPS,
         ),
-        WaitQuery::PROPS,
-    )),
-    query(
-        route(
-            "PUT",
-            "/v1/pacts/{pact_id}/tasks/{id}/release",
-            "Release a claimed task.",
+        "Task",
+    ),
+    answers(
+        query(
+            route("GET", "/v1/pacts/{pact_id}/skills", "Skills, newest first."),
+            SkillsQuery::PROPS,
         ),
-        WaitQuery::PROPS,
+        "EntryPage",
     ),
-    query(
-        route("GET", "/v1/pacts/{pact_id}/skills", "Skills, newest first."),
-        SkillsQuery::PROPS,
+    answers(
+        body::<NewSkill>(route(
+            "POST",
+            "/v1/pacts/{pact_id}/skills",
+            "Publish a skill.",
+        )),
+        "Entry",
     ),
-    body::<NewSkill>(route(
-        "POST",
-        "/v1/pacts/{pact_id}/skills",
-        "Publish a skill.",
-    )),
     route(
         "GET",
         "/v1/pacts/{pact_id}/skills/installed",
@@ -157,19 +207,28 @@ pub const ROUTES: &[Route] = &[
         "/v1/pacts/{pact_id}/skills/{id}/install",
         "Install a skill's content to the pact's skills directory.",
     )),
-    route("GET", "/v1/pacts/{pact_id}/entries/{id}", "One entry."),
-    route(
-        "GET",
-        "/v1/pacts/{pact_id}/entries/{id}/referenced-by",
-        "Entries whose refs name this one.",
+    answers(
+        route("GET", "/v1/pacts/{pact_id}/entries/{id}", "One entry."),
+        "Entry",
     ),
-    query(
+    answers(
         route(
             "GET",
-            "/v1/pacts/{pact_id}/changes",
-            "Entries in arrival order after a cursor; long-polls with wait.",
+            "/v1/pacts/{pact_id}/entries/{id}/referenced-by",
+            "Entries whose refs name this one.",
         ),
-        ChangesQuery::PROPS,
+        "EntryList",
+    ),
+    answers(
+        query(
+            route(
+                "GET",
+                "/v1/pacts/{pact_id}/changes",
+                "Entries in arrival order after a cursor; long-polls with wait.",
+            ),
+            ChangesQuery::PROPS,
+        ),
+        "EntryPage",
     ),
     body::<NewMember>(route(
         "POST",
