@@ -36,11 +36,12 @@ pub struct StartArgs {
     #[arg(long)]
     pub foreground: bool,
 
-    /// The REST port (recorded now; served once the REST gateway lands).
+    /// The REST + SSE port on 127.0.0.1 (0: the OS picks one, recorded in daemon.json).
     #[arg(long, default_value_t = 7666, value_name = "PORT")]
     pub port: u16,
 
-    /// The dashboard port (0: the OS picks one).
+    /// The dashboard port on 127.0.0.1, serving the control plane over gRPC-web under
+    /// /grpc-web/ (0: the OS picks one, recorded in daemon.json).
     #[arg(
         long,
         default_value_t = 7667,
