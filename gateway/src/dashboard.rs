@@ -6,14 +6,14 @@
 //! `/api/*` REST proxy arrive with the dashboard issue; until then any other path is 404.
 
 use axum::extract::Request;
-use axum::http::header::{CONTENT_TYPE, HOST, ORIGIN};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Method, Uri};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use openpact_proto::v1;
 
 use crate::error::GatewayError;
-use crate::guards::{is_allowed_origin, is_loopback_host};
+use crate::guards::check_host_and_origin;
 use crate::state::Plane;
 
 /// Where the control plane is served over gRPC-web.
@@ -36,35 +36,10 @@ pub fn router<S: Plane>(plane: S) -> axum::Router {
 
 /// Host must name this machine; Origin, when a browser sends one, must be this very port.
 async fn same_origin(req: Request, next: Next) -> Response {
-    match check_same_origin(req.headers()) {
+    match check_host_and_origin(req.headers()) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
-}
-
-fn check_same_origin(headers: &HeaderMap) -> Result<(), GatewayError> {
-    let header = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let host = header(HOST);
-    if !host.is_some_and(is_loopback_host) {
-        return Err(GatewayError::new(
-            403,
-            "FORBIDDEN_HOST",
-            format!(
-                "Host header {} is not loopback",
-                host.unwrap_or("<missing>")
-            ),
-        ));
-    }
-    if let Some(origin) = header(ORIGIN)
-        && !is_allowed_origin(origin, host)
-    {
-        return Err(GatewayError::new(
-            403,
-            "FORBIDDEN_ORIGIN",
-            format!("Origin {origin} is not this dashboard's origin; pages must be served from it"),
-        ));
-    }
-    Ok(())
 }
 
 /// Only gRPC-web calls (POST, `application/grpc-web…`) reach the services: plain gRPC needs

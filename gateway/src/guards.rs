@@ -94,7 +94,10 @@ pub async fn auth(State(config): State<Arc<Config>>, req: Request, next: Next) -
     }
 }
 
-fn check_auth(config: &Config, headers: &HeaderMap) -> Result<(), GatewayError> {
+/// Host must name this machine (403 `FORBIDDEN_HOST`, against DNS rebinding); Origin, when a
+/// browser sends one, must be loopback and match Host (403 `FORBIDDEN_ORIGIN`). The REST port
+/// and the dashboard port both check this.
+pub fn check_host_and_origin(headers: &HeaderMap) -> Result<(), GatewayError> {
     let host = header(headers, &HOST);
     if !host.is_some_and(is_loopback_host) {
         return Err(GatewayError::new(
@@ -115,6 +118,11 @@ fn check_auth(config: &Config, headers: &HeaderMap) -> Result<(), GatewayError> 
             format!("Origin {origin} is not loopback or does not match Host"),
         ));
     }
+    Ok(())
+}
+
+fn check_auth(config: &Config, headers: &HeaderMap) -> Result<(), GatewayError> {
+    check_host_and_origin(headers)?;
     match header(headers, &AUTHORIZATION).and_then(|h| bearer_matches(h, &config.token)) {
         Some(true) => Ok(()),
         Some(false) => Err(GatewayError::new(

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{create_pact, fail, ms, pct, ready, spawn_daemon, stop};
+use common::{args, create_pact, fail, ms, pct, ready, spawn_daemon, stop, temp_dir};
 use openpact_proto::v1;
 
 fn rss_kib(pid: u32) -> u64 {
@@ -84,18 +84,10 @@ async fn appends(dir: &Path, clients: usize, seconds: f64) -> (f64, Duration, Du
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let seconds = args
-        .windows(2)
-        .find(|w| w[0] == "--seconds")
-        .and_then(|w| w[1].parse::<f64>().ok())
-        .unwrap_or(if quick { 0.5 } else { 5.0 });
+    let (quick, seconds) = args();
+    let seconds = seconds.unwrap_or(if quick { 0.5 } else { 5.0 });
     let runs = if quick { 1 } else { 5 };
-    let tmp = tempfile::Builder::new()
-        .prefix("opb")
-        .tempdir_in("/tmp")
-        .unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
+    let tmp = temp_dir("opb");
     let dir = tmp.path();
 
     // Cold start of an empty data dir, then create the pact.

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{create_pact, fail, ms, pct, ready, spawn_daemon, stop};
+use common::{args, create_pact, fail, ms, pct, ready, spawn_daemon, stop, temp_dir};
 use openpact_server::datadir::DataDir;
 
 /// What `wrk --latency` reported.
@@ -267,17 +267,10 @@ async fn seed(http: &reqwest::Client, base: &str, token: &str) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let seconds = args
-        .windows(2)
-        .find(|w| w[0] == "--seconds")
-        .and_then(|w| w[1].parse::<u32>().ok())
-        .unwrap_or(if quick { 1 } else { 10 });
-    let tmp = tempfile::Builder::new()
-        .prefix("opr")
-        .tempdir_in("/tmp")
-        .unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
+    let (quick, seconds) = args();
+    // wrk takes whole seconds.
+    let seconds = seconds.map_or(if quick { 1 } else { 10 }, |s| s.ceil().max(1.0) as u32);
+    let tmp = temp_dir("opr");
     let (child, base, token) = start(&tmp.path().join("data"), &[]).await;
     let http = reqwest::Client::new();
     seed(&http, &base, &token).await;

@@ -32,6 +32,25 @@ pub fn spawn_daemon(dir: &Path, env: &[(&str, &str)]) -> Child {
         .unwrap_or_else(|e| fail(&format!("cannot spawn the daemon: {e}")))
 }
 
+/// The bench's command line: `--quick` (a smoke run) and `--seconds S`.
+pub fn args() -> (bool, Option<f64>) {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let seconds = args
+        .windows(2)
+        .find(|w| w[0] == "--seconds")
+        .and_then(|w| w[1].parse::<f64>().ok());
+    (quick, seconds)
+}
+
+/// A temp dir under /tmp with a short name (the daemon's socket path must stay short).
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap_or_else(|e| fail(&format!("temp dir: {e}")))
+}
+
 pub fn fail(msg: &str) -> ! {
     eprintln!("bench: {msg}");
     std::process::exit(1)
