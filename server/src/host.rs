@@ -136,7 +136,7 @@ impl Daemon {
             self.current_alias().ok_or_else(|| {
                 ApiError::new(
                     Code::UnknownPact,
-                    "No current pact. Create one with `openpact init`, or name one with --pact.",
+                    "No current pact: create one (`openpact init`, or CreatePact) or name one (--pact, or the request's pact).",
                 )
             })?
         } else {
@@ -291,6 +291,7 @@ impl Daemon {
         if let Some(a) = &req.alias {
             datadir::validate_alias(a)?;
         }
+        crate::pact::check_claim_ttl(Some(req.claim_ttl_ms).filter(|t| *t != 0))?;
         let _guard = self.registry.lock().await;
         let _changing = self.bus.changing();
         let taken = |a: &str| self.slots().iter().any(|s| s.alias() == a);

@@ -79,6 +79,20 @@ impl Reopen {
     }
 }
 
+/// A claim TTL a pact accepts (at least [`openpact_ledger::entry::MIN_CLAIM_TTL_MS`]), else
+/// `BAD_REQUEST` before anything is written.
+pub(crate) fn check_claim_ttl(ttl: Option<u64>) -> Result<()> {
+    match ttl {
+        Some(t) if t < openpact_ledger::entry::MIN_CLAIM_TTL_MS => {
+            Err(ApiError::bad_request(format!(
+                "claim_ttl_ms must be at least {} (1 s); got {t}",
+                openpact_ledger::entry::MIN_CLAIM_TTL_MS
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Opens a pact's ledger file, leaving it as it is on failure.
 fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
     let failed = |e: &dyn std::fmt::Display| {

@@ -1143,6 +1143,10 @@ async fn info_and_me_change_the_pact_and_announce_it() {
     assert_eq!(i["pact_purpose"], Value::Null);
     let e = r.put_empty(&p("/info")).await;
     assert_eq!(e.1["message"], "body must be object");
+    // A claim TTL under a second is the caller's mistake, refused before anything is written.
+    let (s, e) = r.put(&p("/info"), json!({"claim_ttl_ms": 0})).await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(e["error"], "BAD_REQUEST");
     let (s, me) = r.put(&p("/me"), json!({"display_name": "Ada"})).await;
     assert_eq!(s, 200, "{me}");
     assert_eq!(me, json!({"ok": true, "display_name": "Ada"}));

@@ -28,6 +28,8 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DEFAULT_DEPS_CAP: u32 = 64;
 /// Claim TTL when the pact does not set one: 24 h.
 pub const DEFAULT_CLAIM_TTL_MS: u64 = 86_400_000;
+/// The shortest claim TTL a pact accepts, ms.
+pub const MIN_CLAIM_TTL_MS: u64 = 1_000;
 
 /// A reference to another entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

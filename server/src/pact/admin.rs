@@ -167,6 +167,7 @@ impl OpenPact {
         } else {
             return Err(ApiError::bad_request("a pact's name cannot be cleared"));
         }
+        super::check_claim_ttl(req.claim_ttl_ms)?;
         self.require_creator(Code::NotIndexer)?;
         let r = self.reader()?;
         let now = r

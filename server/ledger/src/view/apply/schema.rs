@@ -19,7 +19,7 @@ const MAX_NAME_CHARS: usize = 64;
 /// Longest topic, title, purpose, skill name or version (characters).
 const MAX_LINE_CHARS: usize = 200;
 /// Shortest claim TTL a pact may set.
-const MIN_CLAIM_TTL_MS: u64 = 1_000;
+use crate::entry::MIN_CLAIM_TTL_MS;
 /// Invite nonce length.
 const NONCE_BYTES: usize = 24;
 /// Domain label of skill checksums.
