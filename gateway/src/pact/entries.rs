@@ -113,7 +113,7 @@ pub async fn create_knowledge<S: Plane>(
             }))
             .await,
     )?;
-    reply(json::entry(&e))
+    reply_with(&json::EntryJson(&e))
 }
 
 /// `GET /messages` query.
@@ -198,7 +198,7 @@ pub async fn post_message<S: Plane>(
             }))
             .await,
     )?;
-    reply(json::entry(&e))
+    reply_with(&json::EntryJson(&e))
 }
 
 /// `GET /entries/{id}`: ids are not checked; an unknown one is 404 `NOT_FOUND`.
@@ -211,7 +211,7 @@ pub async fn get_entry<S: Plane>(State(st): State<AppState<S>>, p: Params) -> Ap
             }))
             .await,
     )?;
-    reply(json::entry(&e))
+    reply_with(&json::EntryJson(&e))
 }
 
 /// `GET /entries/{id}/referenced-by`: a bare array, `[]` for an unknown id.

@@ -7,7 +7,7 @@ use openpact_proto::v1;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CURSOR, LIMIT, ORDER, Page, confirmed, entry_page, pact_of, reply, rq};
+use super::{CURSOR, LIMIT, ORDER, Page, confirmed, entry_page, pact_of, reply, reply_with, rq};
 use crate::error::{ApiResult, answer};
 use crate::extract::{Body, Params, Prop, Query, Rule, Schema, patterns};
 use crate::json;
@@ -99,7 +99,7 @@ pub async fn publish<S: Plane>(
             }))
             .await,
     )?;
-    reply(json::entry(&e))
+    reply_with(&json::EntryJson(&e))
 }
 
 /// `GET /skills/{id}/content`: the content, verified against its checksum.
