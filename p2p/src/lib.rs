@@ -4,9 +4,11 @@
 //!
 //! Built so far: the transport identity (the host key as a TLS 1.3 raw public key,
 //! [`identity`], [`tls`]), the endpoint with one ALPN per protocol ([`endpoint`]) and the proof of
-//! pact membership bound to a TLS session ([`proof`]). Discovery and sync come next.
+//! pact membership bound to a TLS session ([`proof`]), and the opening of a sync connection where
+//! both ends prove they are members of the pact ([`hello`]). Discovery and sync come next.
 
 pub mod endpoint;
+pub mod hello;
 pub mod identity;
 pub mod proof;
 mod tls;
@@ -44,4 +46,15 @@ pub enum Error {
     /// Another I/O failure.
     #[error("{0}")]
     Io(String),
+    /// The peer broke the protocol (a malformed or missing message).
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// The peer refused, with a wire code.
+    #[error("refused ({code}): {message}")]
+    Refused {
+        /// The wire code, e.g. `NOT_A_MEMBER`.
+        code: String,
+        /// Why.
+        message: String,
+    },
 }
