@@ -154,3 +154,20 @@ async fn a_membership_proof_holds_on_its_own_connection_only() {
     assert_eq!(bindings, vec![b1, b2], "both ends derive the same binding");
     assert_eq!(verdicts, vec![true, false], "honest, then replayed");
 }
+
+#[tokio::test]
+async fn a_taken_port_falls_back_to_a_free_one_only_when_allowed() {
+    let first = endpoint(11);
+    let taken = first.local_addr().expect("addr");
+    match Endpoint::bind(taken, HostKey::from_seed([12; 32])) {
+        Err(openpact_p2p::Error::Bind { in_use, .. }) => assert!(in_use, "the port is in use"),
+        other => panic!("binding a taken port: {other:?}"),
+    }
+    let asked = Endpoint::bind_preferring(taken, HostKey::from_seed([12; 32]), false);
+    assert!(asked.is_err(), "a port asked for is not swapped silently");
+    let second = Endpoint::bind_preferring(taken, HostKey::from_seed([12; 32]), true)
+        .expect("a free port instead");
+    let bound = second.local_addr().expect("addr");
+    assert_ne!(bound.port(), taken.port());
+    assert_eq!(bound.ip(), taken.ip());
+}
