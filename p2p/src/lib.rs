@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod hello;
 pub mod identity;
 pub mod proof;
+pub mod sync;
 mod tls;
 
 pub use endpoint::{ALPN_INVITE, ALPN_RENDEZVOUS, ALPN_SYNC, Endpoint, PeerConnection};
