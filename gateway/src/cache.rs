@@ -117,6 +117,13 @@ pub async fn layer<S: Plane>(
     let Some(content_type) = parts.headers.get(CONTENT_TYPE).cloned() else {
         return Response::from_parts(parts, body);
     };
+    // Only answers of a known size under the limit are kept; the rest go out as they are.
+    let small = http_body::Body::size_hint(&body)
+        .exact()
+        .is_some_and(|n| n <= MAX_ANSWER as u64);
+    if !small {
+        return Response::from_parts(parts, body);
+    }
     // Answers are built in memory, so reading them back whole costs a copy at most.
     match axum::body::to_bytes(body, MAX_ANSWER).await {
         Ok(bytes) => {

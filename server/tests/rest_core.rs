@@ -921,6 +921,28 @@ async fn cached_reads_see_every_acknowledged_change() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // An answer too large to keep goes out whole, every time.
+    let big = "x".repeat(60 * 1024);
+    for _ in 0..6 {
+        post_knowledge(&h.http, &h.base, &h.token, &big).await;
+    }
+    for _ in 0..2 {
+        let (status, v) = body(
+            h.get("/v1/pacts/default/knowledge?limit=6")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}", v["message"]);
+        let entries = v["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 6);
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["payload"]["content"] == json!(big))
+        );
+    }
     // A registry change: the old alias is gone at once.
     let r = h
         .http
@@ -940,7 +962,7 @@ async fn cached_reads_see_every_acknowledged_change() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(newest(&v), json!("note 39"));
+    assert_eq!(newest(&v), json!(big));
     h.stop().await;
 }
 
