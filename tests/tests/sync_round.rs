@@ -186,39 +186,50 @@ async fn round<L: LogStore + Membership + 'static>(
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_ledgers_converge_over_quic() {
-    let (creator_seed, member_seed) = ([1u8; 32], [2u8; 32]);
-    let creator_key = Signer::from_seed(creator_seed).public();
-    let member_key = Signer::from_seed(member_seed).public();
+/// A pact created by `creator_seed` that admitted `member_seed`: the creator's peer, and a new
+/// peer of the member that holds nothing yet.
+fn pact_with_member(
+    name: &str,
+    creator_seed: [u8; 32],
+    member_seed: [u8; 32],
+) -> (Arc<Peer>, Arc<Peer>) {
     let genesis = Ledger::create(
         db(),
         &Signer::from_seed(creator_seed),
-        PactParams::named("sync"),
+        PactParams::named(name),
         1_000,
         [9; 32],
     )
     .expect("create");
     let pact = genesis.pact_id();
-    let a = Arc::new(Peer::spawn(genesis, creator_seed));
-    a.writer
+    let creator = Arc::new(Peer::spawn(genesis, creator_seed));
+    creator
+        .writer
         .append(wire::Body {
             ops: vec![wire::Op {
                 op: Some(wire::op::Op::AddMember(wire::AddMember {
-                    key: member_key.0.to_vec(),
+                    key: Signer::from_seed(member_seed).public().0.to_vec(),
                     from_seq: 0,
                 })),
             }],
             display_name: None,
         })
         .expect("admit the member");
-    for i in 0..300 {
-        a.record(&format!("from the creator {i}"));
-    }
-    let b = Arc::new(Peer::spawn(
+    let member = Arc::new(Peer::spawn(
         Ledger::join(db(), pact).expect("join"),
         member_seed,
     ));
+    (creator, member)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_ledgers_converge_over_quic() {
+    let (creator_seed, member_seed) = ([1u8; 32], [2u8; 32]);
+    let creator_key = Signer::from_seed(creator_seed).public();
+    let (a, b) = pact_with_member("sync", creator_seed, member_seed);
+    for i in 0..300 {
+        a.record(&format!("from the creator {i}"));
+    }
     assert!(b.contents().is_empty());
 
     // The member dials the creator and pulls its whole log (more than one range of 256).
@@ -304,32 +315,8 @@ impl Membership for Liar {
 #[tokio::test(flavor = "multi_thread")]
 async fn entries_that_do_not_verify_end_the_round_and_nothing_is_applied() {
     let (creator_seed, member_seed) = ([4u8; 32], [5u8; 32]);
-    let genesis = Ledger::create(
-        db(),
-        &Signer::from_seed(creator_seed),
-        PactParams::named("forged"),
-        1_000,
-        [8; 32],
-    )
-    .expect("create");
-    let pact = genesis.pact_id();
-    let a = Arc::new(Peer::spawn(genesis, creator_seed));
-    a.writer
-        .append(wire::Body {
-            ops: vec![wire::Op {
-                op: Some(wire::op::Op::AddMember(wire::AddMember {
-                    key: Signer::from_seed(member_seed).public().0.to_vec(),
-                    from_seq: 0,
-                })),
-            }],
-            display_name: None,
-        })
-        .expect("admit the member");
+    let (a, b) = pact_with_member("forged", creator_seed, member_seed);
     a.record("true");
-    let b = Arc::new(Peer::spawn(
-        Ledger::join(db(), pact).expect("join"),
-        member_seed,
-    ));
     let e = round(Arc::new(Liar(a.clone())), b.clone(), member_seed)
         .await
         .expect_err("forged entries end the round");
