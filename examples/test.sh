@@ -20,15 +20,7 @@ if [ ! -e "$OPENPACT_BIN" ]; then
     exit 0
 fi
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    echo "== creating examples/.venv"
-    if ! "$python" -m venv .venv; then
-        apt-get update -qq && apt-get install -y -qq python3-venv
-        rm -rf .venv
-        "$python" -m venv .venv
-    fi
-fi
+"$repo/scripts/make-venv" .venv
 
 # Install only when the requirements or the client's sources changed: a warm run skips pip.
 requirements=("hatchling>=1.27,<2" "langchain-core==1.8.1" "pytest>=9,<10")

@@ -15,15 +15,7 @@ if [ ! -x "$OPENPACT_BIN" ]; then
     exit 0
 fi
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    echo "== creating clients/python/.venv"
-    if ! "$python" -m venv .venv; then
-        apt-get update -qq && apt-get install -y -qq python3-venv
-        rm -rf .venv
-        "$python" -m venv .venv
-    fi
-fi
+"$repo/scripts/make-venv" .venv
 pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 "${pip[@]}" install "hatchling>=1.27,<2"
 # A real install (not editable; pip rebuilds a local directory every time): the tests import

@@ -29,9 +29,8 @@ if [ ! -x "$OPENPACT_BIN" ]; then
 fi
 
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
-    echo "== apt-get install chromium (for the browser test)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+    echo "== chromium (for the browser test)"
+    ../../scripts/apt-install chromium
 fi
 
 echo "== tests (daemon: $OPENPACT_BIN)"
