@@ -182,11 +182,6 @@ impl<'a> EntryList<'a> {
     }
 }
 
-/// An entry's payload.
-pub fn payload(e: &v1::Entry) -> Value {
-    serde_json::to_value(PayloadJson(e)).unwrap_or(Value::Null)
-}
-
 /// An entry as a JSON value.
 pub fn entry(e: &v1::Entry) -> Value {
     serde_json::to_value(EntryJson(e)).unwrap_or(Value::Null)

@@ -130,15 +130,12 @@ pub async fn answer(conn: &PeerConnection, members: &dyn Membership) -> Result<S
     let hello: wire::Hello = read(&mut recv).await?;
     let verdict = check(conn, members, &hello);
     let reply = match &verdict {
-        Ok((pact, _, me)) => {
-            let binding = proof::session_binding(&conn.conn, pact)?;
-            wire::HelloReply {
-                accepted: true,
-                member_key: me.verifying_key().to_bytes().to_vec(),
-                proof: proof::prove(me, pact, &binding).to_vec(),
-                ..Default::default()
-            }
-        }
+        Ok(ok) => wire::HelloReply {
+            accepted: true,
+            member_key: ok.me.verifying_key().to_bytes().to_vec(),
+            proof: proof::prove(&ok.me, &ok.pact, &ok.binding).to_vec(),
+            ..Default::default()
+        },
         Err(Error::Refused { code, message }) => wire::HelloReply {
             accepted: false,
             code: code.clone(),
@@ -155,10 +152,10 @@ pub async fn answer(conn: &PeerConnection, members: &dyn Membership) -> Result<S
     send.send(prost::bytes::Bytes::from(reply.encode_to_vec()))
         .await
         .map_err(|e| Error::Io(format!("cannot answer the opening: {e}")))?;
-    let (pact, peer_member, _) = verdict?;
+    let ok = verdict?;
     Ok(Session {
-        pact,
-        peer_member,
+        pact: ok.pact,
+        peer_member: ok.member,
         send,
         recv,
     })
@@ -171,12 +168,23 @@ fn refused(code: &str, message: impl Into<String>) -> Error {
     }
 }
 
+/// An opening that holds.
+struct Admitted {
+    pact: [u8; 32],
+    /// The dialer's member key.
+    member: [u8; 32],
+    /// Ours.
+    me: SigningKey,
+    /// The session's binding for the pact, which both proofs sign.
+    binding: [u8; 32],
+}
+
 /// The pact, the dialer's member key and ours, when the opening holds.
 fn check(
     conn: &PeerConnection,
     members: &dyn Membership,
     hello: &wire::Hello,
-) -> Result<([u8; 32], [u8; 32], SigningKey), Error> {
+) -> Result<Admitted, Error> {
     if hello.version != VERSION {
         return Err(refused(
             "BAD_REQUEST",
@@ -205,5 +213,10 @@ fn check(
             "that key is not an active member of the pact; redeem an invite first",
         ));
     }
-    Ok((pact, member, me))
+    Ok(Admitted {
+        pact,
+        member,
+        me,
+        binding,
+    })
 }

@@ -23,7 +23,7 @@ pub struct HostKey(Arc<SigningKey>);
 
 impl std::fmt::Debug for HostKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HostKey({})", hex32(&self.public()))
+        write!(f, "HostKey({})", hex::encode(self.public()))
     }
 }
 
@@ -77,11 +77,6 @@ pub fn spki_of(key: &[u8; 32]) -> [u8; 44] {
 pub fn key_of_spki(spki: &[u8]) -> Option<[u8; 32]> {
     let key = spki.strip_prefix(&ED25519_SPKI_PREFIX[..])?;
     <[u8; 32]>::try_from(key).ok()
-}
-
-/// Lowercase hex of a key, for messages.
-pub fn hex32(key: &[u8; 32]) -> String {
-    hex::encode(key)
 }
 
 #[cfg(test)]

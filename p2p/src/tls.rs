@@ -12,7 +12,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::Error;
-use crate::identity::{HostKey, hex32, key_of_spki};
+use crate::identity::{HostKey, key_of_spki};
 
 /// The one crypto provider (ring, as quinn's default: a second provider in the tree would leave
 /// rustls unable to pick one).
@@ -45,8 +45,8 @@ impl PeerKeys {
         match self.expected {
             Some(want) if want != key => Err(rustls::Error::General(format!(
                 "the peer presented key {}, not the expected {}",
-                hex32(&key),
-                hex32(&want)
+                hex::encode(key),
+                hex::encode(want)
             ))),
             _ => Ok(()),
         }
