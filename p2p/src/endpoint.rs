@@ -29,6 +29,7 @@ const SERVER_NAME: &str = "openpact.invalid";
 pub struct Endpoint {
     quic: quinn::Endpoint,
     key: HostKey,
+    identity: tls::Identity,
 }
 
 /// A connection whose peer proved it holds `peer`'s private key.
@@ -45,7 +46,8 @@ pub struct PeerConnection {
 impl Endpoint {
     /// Binds `addr` (UDP) with the host key `key`.
     pub fn bind(addr: SocketAddr, key: HostKey) -> Result<Endpoint, Error> {
-        let crypto = tls::server_config(&key, &ALPNS)?;
+        let identity = tls::Identity::new(&key)?;
+        let crypto = tls::server_config(&identity, &ALPNS)?;
         let server = quinn::ServerConfig::with_crypto(Arc::new(
             QuicServerConfig::try_from(crypto).map_err(|e| Error::Tls(e.to_string()))?,
         ));
@@ -54,7 +56,11 @@ impl Endpoint {
             in_use: e.kind() == std::io::ErrorKind::AddrInUse,
             message: e.to_string(),
         })?;
-        Ok(Endpoint { quic, key })
+        Ok(Endpoint {
+            quic,
+            key,
+            identity,
+        })
     }
 
     /// Binds `addr`; when its port is taken and `fallback` allows it (no port was asked for),
@@ -97,7 +103,7 @@ impl Endpoint {
         expected: Option<[u8; 32]>,
         alpn: &[u8],
     ) -> Result<PeerConnection, Error> {
-        let crypto = tls::client_config(&self.key, expected, alpn)?;
+        let crypto = tls::client_config(&self.identity, expected, alpn)?;
         let config = quinn::ClientConfig::new(Arc::new(
             QuicClientConfig::try_from(crypto).map_err(|e| Error::Tls(e.to_string()))?,
         ));

@@ -14,10 +14,31 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use crate::Error;
 use crate::identity::{HostKey, key_of_spki};
 
-/// The one crypto provider (ring, as quinn's default: a second provider in the tree would leave
-/// rustls unable to pick one).
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// What every TLS config of an endpoint is built from, made once when it binds: the crypto
+/// provider (ring, as quinn's default: a second provider in the tree would leave rustls unable
+/// to pick one) and the host key as rustls presents it.
+#[derive(Clone, Debug)]
+pub(crate) struct Identity {
+    provider: Arc<CryptoProvider>,
+    certified: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl Identity {
+    pub(crate) fn new(key: &HostKey) -> Result<Identity, Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = key.certified(&provider)?;
+        Ok(Identity {
+            provider,
+            certified,
+        })
+    }
+
+    fn verifier(&self, expected: Option<[u8; 32]>) -> Arc<PeerKeys> {
+        Arc::new(PeerKeys {
+            expected,
+            algorithms: self.provider.signature_verification_algorithms,
+        })
+    }
 }
 
 /// Checks the peer's raw public key and its handshake signature.
@@ -154,18 +175,13 @@ impl ClientCertVerifier for PeerKeys {
 }
 
 /// The server side: our key, any peer key (mutual authentication is required), `alpns`.
-pub(crate) fn server_config(key: &HostKey, alpns: &[&[u8]]) -> Result<rustls::ServerConfig, Error> {
-    let provider = provider();
-    let verifier = Arc::new(PeerKeys {
-        expected: None,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
+pub(crate) fn server_config(id: &Identity, alpns: &[&[u8]]) -> Result<rustls::ServerConfig, Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(id.provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| Error::Tls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(id.verifier(None))
         .with_cert_resolver(Arc::new(
-            rustls::server::AlwaysResolvesServerRawPublicKeys::new(key.certified(&provider)?),
+            rustls::server::AlwaysResolvesServerRawPublicKeys::new(id.certified.clone()),
         ));
     config.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
     Ok(config)
@@ -173,22 +189,17 @@ pub(crate) fn server_config(key: &HostKey, alpns: &[&[u8]]) -> Result<rustls::Se
 
 /// The dialing side: our key, the peer's key when known, one ALPN.
 pub(crate) fn client_config(
-    key: &HostKey,
+    id: &Identity,
     expected: Option<[u8; 32]>,
     alpn: &[u8],
 ) -> Result<rustls::ClientConfig, Error> {
-    let provider = provider();
-    let verifier = Arc::new(PeerKeys {
-        expected,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let mut config = rustls::ClientConfig::builder_with_provider(id.provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| Error::Tls(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(id.verifier(expected))
         .with_client_cert_resolver(Arc::new(
-            rustls::client::AlwaysResolvesClientRawPublicKeys::new(key.certified(&provider)?),
+            rustls::client::AlwaysResolvesClientRawPublicKeys::new(id.certified.clone()),
         ));
     config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
