@@ -253,6 +253,19 @@ pub fn pact_status(s: &v1::PactStatus) -> Value {
         "stored": s.stored,
         "is_current": s.is_current,
         "data_dir": s.data_dir,
+        "view_digest": s.view_digest,
+        "order_digest": s.order_digest,
+        "peers": s.peers.iter().map(|p| json!({
+            "remote_key": p.remote_key,
+            "member_key": p.member_key,
+            "address": p.address,
+            "outbound": p.outbound,
+            "pulled": p.pulled,
+            "served": p.served,
+            "bytes_in": p.bytes_in,
+            "bytes_out": p.bytes_out,
+            "up_ms": p.up_ms,
+        })).collect::<Vec<_>>(),
     })
 }
 

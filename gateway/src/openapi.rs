@@ -250,7 +250,7 @@ fn schemas() -> Value {
         ),
         "AgentList": { "type": "array", "items": { "$ref": "#/components/schemas/Agent" } },
         "PactStatus": object(
-            &["pact_id", "alias", "pact_name", "pact_purpose", "peer_handle", "display_name", "role", "public_key", "agents", "entries", "is_member", "is_indexer", "synced", "claim_ttl_ms", "confirmed", "tail", "ledger_time", "stored", "is_current", "data_dir"],
+            &["pact_id", "alias", "pact_name", "pact_purpose", "peer_handle", "display_name", "role", "public_key", "agents", "entries", "is_member", "is_indexer", "synced", "claim_ttl_ms", "confirmed", "tail", "ledger_time", "stored", "is_current", "data_dir", "view_digest", "order_digest", "peers"],
             json!({
                 "pact_id": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
                 "alias": string,
@@ -272,6 +272,23 @@ fn schemas() -> Value {
                 "stored": count,
                 "is_current": flag,
                 "data_dir": string,
+                "view_digest": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "order_digest": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "peers": { "type": "array", "items": { "$ref": "#/components/schemas/PeerSession" } },
+            }),
+        ),
+        "PeerSession": object(
+            &["remote_key", "member_key", "address", "outbound", "pulled", "served", "bytes_in", "bytes_out", "up_ms"],
+            json!({
+                "remote_key": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "member_key": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
+                "address": string,
+                "outbound": flag,
+                "pulled": count,
+                "served": count,
+                "bytes_in": count,
+                "bytes_out": count,
+                "up_ms": count,
             }),
         ),
         "HostStatus": object(

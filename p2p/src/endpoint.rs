@@ -48,9 +48,10 @@ impl Endpoint {
     pub fn bind(addr: SocketAddr, key: HostKey) -> Result<Endpoint, Error> {
         let identity = tls::Identity::new(&key)?;
         let crypto = tls::server_config(&identity, &ALPNS)?;
-        let server = quinn::ServerConfig::with_crypto(Arc::new(
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(
             QuicServerConfig::try_from(crypto).map_err(|e| Error::Tls(e.to_string()))?,
         ));
+        server.transport_config(transport());
         let quic = quinn::Endpoint::server(server, addr).map_err(|e| Error::Bind {
             addr,
             in_use: e.kind() == std::io::ErrorKind::AddrInUse,
@@ -104,9 +105,10 @@ impl Endpoint {
         alpn: &[u8],
     ) -> Result<PeerConnection, Error> {
         let crypto = tls::client_config(&self.identity, expected, alpn)?;
-        let config = quinn::ClientConfig::new(Arc::new(
+        let mut config = quinn::ClientConfig::new(Arc::new(
             QuicClientConfig::try_from(crypto).map_err(|e| Error::Tls(e.to_string()))?,
         ));
+        config.transport_config(transport());
         let connecting = self
             .quic
             .connect_with(config, addr, SERVER_NAME)
@@ -124,15 +126,13 @@ impl Endpoint {
     /// The next incoming connection, handshake done; `None` once the endpoint is closed. A
     /// handshake that fails gives an error and the endpoint goes on.
     pub async fn accept(&self) -> Option<Result<PeerConnection, Error>> {
-        let incoming = self.quic.accept().await?;
-        let addr = incoming.remote_address();
-        Some(match incoming.await {
-            Ok(conn) => identify(conn),
-            Err(e) => Err(Error::Connect {
-                addr,
-                message: e.to_string(),
-            }),
-        })
+        Some(handshake(self.accept_incoming().await?).await)
+    }
+
+    /// The next incoming connection before its handshake, so a server can run handshakes side
+    /// by side ([`handshake`]); `None` once the endpoint is closed.
+    pub async fn accept_incoming(&self) -> Option<quinn::Incoming> {
+        self.quic.accept().await
     }
 
     /// Closes every connection and stops accepting.
@@ -144,6 +144,29 @@ impl Endpoint {
     pub async fn wait_idle(&self) {
         self.quic.wait_idle().await;
     }
+}
+
+/// Completes the handshake of an incoming connection.
+pub async fn handshake(incoming: quinn::Incoming) -> Result<PeerConnection, Error> {
+    let addr = incoming.remote_address();
+    match incoming.await {
+        Ok(conn) => identify(conn),
+        Err(e) => Err(Error::Connect {
+            addr,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Keep-alives every 5 s hold an idle session open (and through NATs); a peer silent for 20 s
+/// is gone.
+fn transport() -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
+    if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(20)) {
+        t.max_idle_timeout(Some(idle));
+    }
+    Arc::new(t)
 }
 
 /// The peer's key and the protocol of an established connection.

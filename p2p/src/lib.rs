@@ -5,11 +5,13 @@
 //! Built so far: the transport identity (the host key as a TLS 1.3 raw public key,
 //! [`identity`], [`tls`]), the endpoint with one ALPN per protocol ([`endpoint`]) and the proof of
 //! pact membership bound to a TLS session ([`proof`]), and the opening of a sync connection where
-//! both ends prove they are members of the pact ([`hello`]). Discovery and sync come next.
+//! both ends prove they are members of the pact ([`hello`]), pull sync in rounds and live
+//! sessions ([`sync`]), and presenting an invite to an indexer ([`invite`]).
 
 pub mod endpoint;
 pub mod hello;
 pub mod identity;
+pub mod invite;
 pub mod proof;
 pub mod sync;
 mod tls;

@@ -1,13 +1,20 @@
-//! One round of pull sync over an opened session (spec/ledger.md, "Replication over QUIC"):
-//! both sides send their frontier, each pulls every author's entries it lacks by range requests on
-//! their own streams, hands them to its store (which verifies and orders them), and says Done.
-//! Live push and resume across reconnects build on this.
+//! Pull sync over an opened session (spec/ledger.md, "Replication over QUIC"). Both sides send
+//! their frontier; each pulls every author's entries it lacks by range requests, each on its own
+//! stream, and hands them to its store, which verifies and orders them.
+//!
+//! - [`round`]: one round, ended by a Done from each side.
+//! - [`live`]: a session that lasts as long as the connection. Whenever a store's log grows, its
+//!   side sends Have (the new frontier) and the other pulls what it lacks. A reconnect resumes
+//!   from the heights, since requests are keyed by `(author, seq)`.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use openpact_proto::wire::v1 as wire;
 use prost::Message as _;
+use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::Error;
@@ -16,6 +23,8 @@ use crate::hello::Session;
 
 /// Most entries per range answer.
 pub const RANGE_LIMIT: u32 = 256;
+/// Range requests one pull keeps in flight.
+const RANGES_IN_FLIGHT: usize = 4;
 /// The largest message on a range stream (256 entries of up to 64 KiB payload fit).
 const MAX_RANGE_FRAME: usize = 32 * 1024 * 1024;
 
@@ -51,6 +60,25 @@ pub struct Stats {
     pub served: u64,
 }
 
+/// What a session moved so far; shared with whoever shows it (status, metrics).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Entries pulled from the peer and ingested.
+    pub pulled: AtomicU64,
+    /// Entries served to the peer.
+    pub served: AtomicU64,
+    /// Bytes of entries received.
+    pub bytes_in: AtomicU64,
+    /// Bytes of entries sent.
+    pub bytes_out: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 fn protocol(message: impl Into<String>) -> Error {
     Error::Protocol(message.into())
 }
@@ -59,21 +87,24 @@ fn key32(bytes: &[u8]) -> Result<[u8; 32], Error> {
     <[u8; 32]>::try_from(bytes).map_err(|_| protocol("a key or hash must be 32 bytes"))
 }
 
-async fn send_control(session: &mut Session, message: wire::control::Message) -> Result<(), Error> {
+type ControlSend = FramedWrite<quinn::SendStream, LengthDelimitedCodec>;
+type ControlRecv = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
+
+async fn send_control(
+    send: &mut ControlSend,
+    message: wire::control::Message,
+) -> Result<(), Error> {
     let frame = wire::Control {
         message: Some(message),
     }
     .encode_to_vec();
-    session
-        .send
-        .send(prost::bytes::Bytes::from(frame))
+    send.send(prost::bytes::Bytes::from(frame))
         .await
         .map_err(|e| Error::Io(format!("cannot write the control stream: {e}")))
 }
 
-async fn read_control(session: &mut Session) -> Result<wire::control::Message, Error> {
-    let frame = session
-        .recv
+async fn read_control(recv: &mut ControlRecv) -> Result<wire::control::Message, Error> {
+    let frame = recv
         .next()
         .await
         .ok_or_else(|| protocol("the control stream ended"))?
@@ -90,6 +121,81 @@ fn range_codec() -> LengthDelimitedCodec {
         .new_codec()
 }
 
+fn frontier_message(heads: &[Head]) -> wire::Frontier {
+    wire::Frontier {
+        heads: heads
+            .iter()
+            .map(|h| wire::Head {
+                author: h.author.to_vec(),
+                seq: h.seq,
+                hash: h.hash.to_vec(),
+            })
+            .collect(),
+    }
+}
+
+fn heads_of(f: wire::Frontier) -> Result<Vec<Head>, Error> {
+    f.heads
+        .into_iter()
+        .map(|h| {
+            Ok(Head {
+                author: key32(&h.author)?,
+                seq: h.seq,
+                hash: key32(&h.hash)?,
+            })
+        })
+        .collect()
+}
+
+/// Sends this side's frontier and reads the peer's, the dialer first.
+async fn exchange<S: LogStore>(
+    send: &mut ControlSend,
+    recv: &mut ControlRecv,
+    store: &S,
+    dialer: bool,
+) -> Result<Vec<Head>, Error> {
+    let mine =
+        wire::control::Message::Frontier(frontier_message(&store.frontier().map_err(Error::Io)?));
+    if dialer {
+        send_control(send, mine).await?;
+        read_frontier(recv).await
+    } else {
+        let theirs = read_frontier(recv).await?;
+        send_control(send, mine).await?;
+        Ok(theirs)
+    }
+}
+
+async fn read_frontier(recv: &mut ControlRecv) -> Result<Vec<Head>, Error> {
+    match read_control(recv).await? {
+        wire::control::Message::Frontier(f) => heads_of(f),
+        _ => Err(protocol("the session must open with a frontier")),
+    }
+}
+
+/// Per author, the seqs this side lacks of what the peer holds: `(author, from, to)`, both ends
+/// included. `next` holds where this session already pulled up to, so entries still waiting
+/// for their dependencies (not yet in the frontier) are not asked for again.
+fn wants(
+    mine: &[Head],
+    theirs: &HashMap<[u8; 32], u64>,
+    next: &HashMap<[u8; 32], u64>,
+) -> Vec<([u8; 32], u64, u64)> {
+    let mut out: Vec<_> = theirs
+        .iter()
+        .filter_map(|(author, &seq)| {
+            let have = mine
+                .iter()
+                .find(|m| m.author == *author)
+                .map_or(0, |m| m.seq + 1);
+            let from = have.max(next.get(author).copied().unwrap_or(0));
+            (seq >= from).then_some((*author, from, seq))
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 /// Runs one round on `session` (opened on `conn`): exchange frontiers, pull what this side
 /// lacks, serve what the peer asks for, until both are done.
 pub async fn round<S: LogStore>(
@@ -98,131 +204,198 @@ pub async fn round<S: LogStore>(
     store: &S,
     dialer: bool,
 ) -> Result<Stats, Error> {
+    let counters = Counters::default();
+    let theirs = exchange(&mut session.send, &mut session.recv, store, dialer).await?;
     let mine = store.frontier().map_err(Error::Io)?;
-    let frontier = wire::control::Message::Frontier(wire::Frontier {
-        heads: mine
-            .iter()
-            .map(|h| wire::Head {
-                author: h.author.to_vec(),
-                seq: h.seq,
-                hash: h.hash.to_vec(),
-            })
-            .collect(),
-    });
-    let theirs = if dialer {
-        send_control(session, frontier).await?;
-        read_frontier(session).await?
-    } else {
-        let theirs = read_frontier(session).await?;
-        send_control(session, frontier).await?;
-        theirs
+    let theirs: HashMap<_, _> = theirs.iter().map(|h| (h.author, h.seq)).collect();
+    let pulling = async {
+        for (author, from, to) in wants(&mine, &theirs, &HashMap::new()) {
+            pull(conn, store, author, from, to, &counters).await?;
+        }
+        // The peer sends Done once it has every answer it asked for: serving can stop then.
+        send_control(
+            &mut session.send,
+            wire::control::Message::Done(wire::Done {}),
+        )
+        .await?;
+        match read_control(&mut session.recv).await? {
+            wire::control::Message::Done(_) => Ok::<(), Error>(()),
+            _ => Err(protocol("a second frontier in one round")),
+        }
     };
-    let wants: Vec<(Head, u64)> = theirs
-        .into_iter()
-        .filter_map(|h| {
-            let have = mine
-                .iter()
-                .find(|m| m.author == h.author)
-                .map(|m| m.seq + 1);
-            let from = have.unwrap_or(0);
-            (h.seq >= from).then_some((h, from))
-        })
-        .collect();
-    let mut served = 0u64;
-    let pulled = {
-        let serving = serve(conn, store, &mut served);
-        let pulling = async {
-            let mut pulled = 0;
-            for (head, from) in wants {
-                pulled += pull(conn, store, head, from).await?;
+    let serving = serve(conn, store, &counters);
+    tokio::pin!(serving);
+    tokio::pin!(pulling);
+    tokio::select! {
+        biased;
+        pulled = &mut pulling => pulled?,
+        served = &mut serving => {
+            // Serving ends when the connection does: what was already received may still
+            // finish the round.
+            served?;
+            pulling.await?
+        }
+    }
+    Ok(Stats {
+        pulled: counters.pulled.load(Ordering::Relaxed),
+        served: counters.served.load(Ordering::Relaxed),
+    })
+}
+
+/// Runs a live session on `session` (opened on `conn`) until the connection ends or a side
+/// breaks the protocol: frontiers first, then Have whenever `grown` changes (the store's log
+/// grew), and pulls whenever the peer holds more than this side. Serves the peer's range
+/// requests throughout. An entry that does not verify ends it with `BAD_ENTRY`.
+pub async fn live<S: LogStore>(
+    conn: &PeerConnection,
+    session: Session,
+    store: &S,
+    dialer: bool,
+    mut grown: watch::Receiver<u64>,
+    counters: &Counters,
+) -> Result<(), Error> {
+    let Session {
+        mut send, mut recv, ..
+    } = session;
+    grown.borrow_and_update();
+    let theirs = exchange(&mut send, &mut recv, store, dialer).await?;
+    let (heard, mut heads) = watch::channel(
+        theirs
+            .iter()
+            .map(|h| (h.author, h.seq))
+            .collect::<HashMap<_, _>>(),
+    );
+    let announcing = async {
+        loop {
+            if grown.changed().await.is_err() {
+                // The store is gone: the daemon is stopping.
+                return Ok::<(), Error>(());
             }
-            // The peer sends Done once it has every answer it asked for: serving can stop then.
-            send_control(session, wire::control::Message::Done(wire::Done {})).await?;
-            match read_control(session).await? {
-                wire::control::Message::Done(_) => Ok::<u64, Error>(pulled),
-                wire::control::Message::Frontier(_) => {
-                    Err(protocol("a second frontier in one round"))
+            let mine = store.frontier().map_err(Error::Io)?;
+            send_control(
+                &mut send,
+                wire::control::Message::Have(frontier_message(&mine)),
+            )
+            .await?;
+        }
+    };
+    let listening = async {
+        loop {
+            let heads = match read_control(&mut recv).await {
+                Ok(wire::control::Message::Have(f) | wire::control::Message::Frontier(f)) => {
+                    heads_of(f)?
                 }
+                Ok(wire::control::Message::Done(_)) => return Ok::<(), Error>(()),
+                // The peer hung up.
+                Err(_) if conn.conn.close_reason().is_some() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            heard.send_modify(|known| {
+                for h in heads {
+                    let seq = known.entry(h.author).or_insert(h.seq);
+                    *seq = (*seq).max(h.seq);
+                }
+            });
+        }
+    };
+    let pulling = async {
+        let mut next: HashMap<[u8; 32], u64> = HashMap::new();
+        loop {
+            let mine = store.frontier().map_err(Error::Io)?;
+            let todo = wants(&mine, &heads.borrow_and_update(), &next);
+            if todo.is_empty() {
+                if heads.changed().await.is_err() {
+                    return Ok::<(), Error>(());
+                }
+                continue;
             }
-        };
-        tokio::pin!(serving);
-        tokio::pin!(pulling);
-        tokio::select! {
-            biased;
-            pulled = &mut pulling => pulled?,
-            served = &mut serving => {
-                // Serving ends when the connection does: what was already received may still
-                // finish the round.
-                served?;
-                pulling.await?
+            for (author, from, to) in todo {
+                let got = pull(conn, store, author, from, to, counters).await?;
+                // What the peer announced but could not serve is not asked for again until it
+                // announces more.
+                next.insert(author, if got == 0 { to + 1 } else { from + got });
             }
         }
     };
-    Ok(Stats { pulled, served })
-}
-
-async fn read_frontier(session: &mut Session) -> Result<Vec<Head>, Error> {
-    match read_control(session).await? {
-        wire::control::Message::Frontier(f) => f
-            .heads
-            .into_iter()
-            .map(|h| {
-                Ok(Head {
-                    author: key32(&h.author)?,
-                    seq: h.seq,
-                    hash: key32(&h.hash)?,
-                })
-            })
-            .collect(),
-        wire::control::Message::Done(_) => Err(protocol("Done before the frontier")),
+    let serving = serve(conn, store, counters);
+    tokio::select! {
+        r = announcing => r,
+        r = listening => r,
+        r = pulling => r,
+        r = serving => r,
     }
 }
 
-/// Pulls `head.author`'s entries from `from` up to `head.seq`; how many were ingested.
+/// Asks for one range; the entries the peer answered.
+async fn fetch(
+    conn: &PeerConnection,
+    author: [u8; 32],
+    from: u64,
+    limit: u32,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let (send, recv) = conn
+        .conn
+        .open_bi()
+        .await
+        .map_err(|e| Error::Io(format!("cannot open a range stream: {e}")))?;
+    let mut send = FramedWrite::new(send, range_codec());
+    let mut recv = FramedRead::new(recv, range_codec());
+    let want = wire::Want {
+        author: author.to_vec(),
+        from_seq: from,
+        limit,
+    };
+    send.send(prost::bytes::Bytes::from(want.encode_to_vec()))
+        .await
+        .map_err(|e| Error::Io(format!("cannot send a range request: {e}")))?;
+    let frame = recv
+        .next()
+        .await
+        .ok_or_else(|| protocol("a range stream ended without an answer"))?
+        .map_err(|e| protocol(format!("cannot read a range answer: {e}")))?;
+    let entries = wire::Entries::decode(frame.freeze())
+        .map_err(|e| protocol(format!("a malformed range answer: {e}")))?
+        .entries;
+    if entries.len() > limit as usize {
+        return Err(protocol("a range answer larger than asked for"));
+    }
+    Ok(entries)
+}
+
+/// Pulls `author`'s entries `from..=to`, a few ranges in flight, ingesting them in order; how
+/// many were ingested. Stops early where the peer has no more.
 async fn pull<S: LogStore>(
     conn: &PeerConnection,
     store: &S,
-    head: Head,
-    mut from: u64,
+    author: [u8; 32],
+    from: u64,
+    to: u64,
+    counters: &Counters,
 ) -> Result<u64, Error> {
+    let starts = (from..=to).step_by(RANGE_LIMIT as usize).map(|start| {
+        let limit = (to - start + 1).min(u64::from(RANGE_LIMIT)) as u32;
+        fetch(conn, author, start, limit)
+    });
+    let mut answers = futures_util::stream::iter(starts).buffered(RANGES_IN_FLIGHT);
     let mut pulled = 0;
-    while from <= head.seq {
-        let (send, recv) = conn
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| Error::Io(format!("cannot open a range stream: {e}")))?;
-        let mut send = FramedWrite::new(send, range_codec());
-        let mut recv = FramedRead::new(recv, range_codec());
-        let want = wire::Want {
-            author: head.author.to_vec(),
-            from_seq: from,
-            limit: RANGE_LIMIT,
-        };
-        send.send(prost::bytes::Bytes::from(want.encode_to_vec()))
-            .await
-            .map_err(|e| Error::Io(format!("cannot send a range request: {e}")))?;
-        let frame = recv
-            .next()
-            .await
-            .ok_or_else(|| protocol("a range stream ended without an answer"))?
-            .map_err(|e| protocol(format!("cannot read a range answer: {e}")))?;
-        let entries = wire::Entries::decode(frame.freeze())
-            .map_err(|e| protocol(format!("a malformed range answer: {e}")))?
-            .entries;
-        if entries.is_empty() {
+    while let Some(entries) = answers.next().await {
+        let entries = entries?;
+        let n = entries.len() as u64;
+        if n == 0 {
             break;
         }
-        if entries.len() > RANGE_LIMIT as usize {
-            return Err(protocol("a range answer larger than asked for"));
-        }
-        let n = entries.len() as u64;
+        let bytes: usize = entries.iter().map(Vec::len).sum();
         store.ingest(entries).await.map_err(|e| Error::Refused {
             code: "BAD_ENTRY".into(),
             message: format!("the peer sent entries that do not verify: {e}"),
         })?;
+        Counters::add(&counters.pulled, n);
+        Counters::add(&counters.bytes_in, bytes as u64);
         pulled += n;
-        from += n;
+        if n < u64::from(RANGE_LIMIT) && from + pulled <= to {
+            // A short answer: the peer has no more right now.
+            break;
+        }
     }
     Ok(pulled)
 }
@@ -231,7 +404,7 @@ async fn pull<S: LogStore>(
 async fn serve<S: LogStore>(
     conn: &PeerConnection,
     store: &S,
-    served: &mut u64,
+    counters: &Counters,
 ) -> Result<(), Error> {
     loop {
         let (send, recv) = match conn.conn.accept_bi().await {
@@ -252,7 +425,11 @@ async fn serve<S: LogStore>(
         let entries = store
             .range(&author, want.from_seq, limit)
             .map_err(Error::Io)?;
-        *served += entries.len() as u64;
+        Counters::add(&counters.served, entries.len() as u64);
+        Counters::add(
+            &counters.bytes_out,
+            entries.iter().map(|e| e.len() as u64).sum(),
+        );
         send.send(prost::bytes::Bytes::from(
             wire::Entries { entries }.encode_to_vec(),
         ))

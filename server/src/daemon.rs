@@ -14,6 +14,7 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::datadir::{self, DataDir};
 use crate::error::{ApiError, Result};
 use crate::host::{Daemon, Ports};
+use crate::net::{Net, NetOptions};
 use crate::service::ControlPlane;
 use openpact_gateway::state::{AppState, Config, Timeouts};
 
@@ -23,8 +24,10 @@ const MAX_SOCKET_PATH: usize = 107;
 /// How the daemon runs.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// REST and dashboard ports (served once the gateway lands; recorded for status).
+    /// REST and dashboard ports.
     pub ports: Ports,
+    /// The peer network's endpoint; `None`: no peer network (this daemon's pacts stay local).
+    pub p2p: Option<NetOptions>,
 }
 
 /// Runs the daemon in the current tokio runtime until it is told to stop. `ready` is called once
@@ -65,9 +68,25 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         ports,
     )?;
     let token = dir.ensure_token()?;
+    let net = match &opts.p2p {
+        Some(p2p) => {
+            let net = match Net::start(&daemon, p2p) {
+                Ok(n) => n,
+                Err(e) => {
+                    daemon.close_all();
+                    return Err(e);
+                }
+            };
+            daemon.set_net(net.clone());
+            Some(net)
+        }
+        None => None,
+    };
+    let p2p_port = net.as_ref().and_then(|n| n.local_addr()).map(|a| a.port());
     dir.update(|f| {
         f.port = Some(ports.rest);
         f.dashboard_port = ports.dashboard;
+        f.p2p_port = p2p_port;
         Ok(())
     })?;
     let listener = UnixListener::bind(&socket).map_err(|e| crate::pact::io_error(&socket, &e))?;
@@ -95,6 +114,8 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
         socket = %socket.display(),
         rest = %format!("http://127.0.0.1:{}/v1/", ports.rest),
         grpc_web = %ports.dashboard.map_or("off".to_string(), |p| format!("http://127.0.0.1:{p}/grpc-web/")),
+        p2p = %net.as_ref().and_then(|n| n.local_addr()).map_or("off".to_string(), |a| format!("{a} (UDP)")),
+        host_key = %net.as_ref().map_or(String::new(), |n| hex::encode(n.host_key())),
         pacts = daemon.open_pacts().len(),
         "daemon ready"
     );
@@ -112,6 +133,9 @@ pub async fn run(dir: DataDir, opts: RunOptions, ready: impl FnOnce()) -> Result
             Ok(Err(e)) => tracing::error!(error = %e, "the dashboard port stopped with an error"),
             Err(e) => tracing::error!(error = %e, "the dashboard port's task failed"),
         }
+    }
+    if let Some(net) = &net {
+        net.close();
     }
     daemon.close_all();
     let _ = std::fs::remove_file(&socket);

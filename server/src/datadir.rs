@@ -38,6 +38,8 @@ const DAEMON_FILE_LOCK: &str = "daemon.json.lock";
 const DIR_LOCK_FILE: &str = "daemon.lock";
 const CONFIG_FILE: &str = "config.json";
 const MEMBER_KEY_FILE: &str = "member.key";
+/// The daemon's host key (its identity on the peer network), in the data dir's root.
+const HOST_KEY_FILE: &str = "host.key";
 
 /// A data directory, named by its root. Nothing is touched until a method needs the disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,14 +223,26 @@ impl DataDir {
                 path.display()
             )));
         };
-        let mut seed = [0u8; 32];
-        let text = std::str::from_utf8(&bytes).map(str::trim).unwrap_or("");
-        match hex::decode_to_slice(text, &mut seed) {
+        seed_of(&path, &bytes)
+    }
+
+    /// Where the host key lives: the daemon's transport identity on the peer network.
+    pub fn host_key_path(&self) -> PathBuf {
+        self.root.join(HOST_KEY_FILE)
+    }
+
+    /// The host key's seed from `host.key` (64 hex characters, mode 0600), made on first use.
+    pub fn host_seed(&self) -> Result<[u8; 32]> {
+        let path = self.host_key_path();
+        if let Some(bytes) = file::read_optional(&path)? {
+            return seed_of(&path, &bytes);
+        }
+        let seed = random_bytes::<32>("the host key")?;
+        match file::write_new_atomic(&path, hex::encode(seed).as_bytes()) {
             Ok(()) => Ok(seed),
-            Err(_) => Err(ApiError::internal(format!(
-                "The member key {} does not hold 64 hex characters. Restore it from a backup; it was left as it is.",
-                path.display()
-            ))),
+            // Made by another process in between: that one holds.
+            Err(file::NewFileError::Exists) => self.host_seed(),
+            Err(file::NewFileError::Other(e)) => Err(e),
         }
     }
 
@@ -279,6 +293,19 @@ fn is_lower_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A key seed stored as 64 hex characters.
+fn seed_of(path: &Path, bytes: &[u8]) -> Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    let text = std::str::from_utf8(bytes).map(str::trim).unwrap_or("");
+    match hex::decode_to_slice(text, &mut seed) {
+        Ok(()) => Ok(seed),
+        Err(_) => Err(ApiError::internal(format!(
+            "The key {} does not hold 64 hex characters. Restore it from a backup; it was left as it is.",
+            path.display()
+        ))),
+    }
 }
 
 fn random_bytes<const N: usize>(what: &str) -> Result<[u8; N]> {

@@ -1,16 +1,18 @@
 //! The daemon's host level: the registry of pacts it holds open, the current pact, and the
 //! operations of the control plane's `Host` service.
 
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
-use openpact_ledger::{Clock, Code, WriterConfig};
+use openpact_ledger::{Clock, Code, MemberKey, PactId, WriterConfig};
 use openpact_proto::v1;
 use tokio::sync::watch;
 
-use crate::datadir::{self, DataDir, PactEntry};
+use crate::datadir::{self, DataDir, PactConfig, PactEntry};
 use crate::error::{ApiError, Result};
 use crate::events::EventBus;
+use crate::net::Net;
+use crate::pact::invites::InviteToken;
 use crate::pact::{self, NewPact, OpenPact};
 
 /// A registered pact: open, or failed to open (its requests answer the failure).
@@ -61,6 +63,7 @@ pub struct Daemon {
     /// Serialises registry changes (create, rename, delete, switch).
     registry: tokio::sync::Mutex<()>,
     stop: watch::Sender<bool>,
+    net: OnceLock<Arc<Net>>,
 }
 
 fn version() -> String {
@@ -118,6 +121,7 @@ impl Daemon {
             ports,
             registry: tokio::sync::Mutex::new(()),
             stop,
+            net: OnceLock::new(),
         }))
     }
 
@@ -198,7 +202,7 @@ impl Daemon {
             ok: n > 0,
             status: if n > 0 { "ready" } else { "not-ready" }.to_string(),
             pact_count: n,
-            agents: 0,
+            agents: self.peer_count(),
         }
     }
 
@@ -207,7 +211,7 @@ impl Daemon {
         let slots = self.slots();
         v1::HostStatusResponse {
             current: self.current_alias(),
-            agents: 0,
+            agents: self.peer_count(),
             pact_count: slots.len() as u32,
             pid: std::process::id(),
             data_dir: self.dir.root().display().to_string(),
@@ -322,13 +326,40 @@ impl Daemon {
             tokio::task::spawn_blocking(move || pact::create_files(&dir, &a, &new, &*clock))
                 .await
                 .map_err(|e| ApiError::internal(format!("pact creation panicked: {e}")))??;
-        let opened = OpenPact::open(
+        let opened = self.add_slot(&entry)?;
+        let config = opened.config();
+        Ok(v1::CreatePactResponse {
+            ok: true,
+            alias: alias.clone(),
+            pact_id: opened.id.to_hex(),
+            pact_name: name,
+            pact_purpose: config.pact_purpose,
+            display_name: config.display_name,
+            peer_handle: opened.me.handle(),
+            role: "creator".to_string(),
+            public_key: opened.me.to_hex(),
+            data_dir: opened.dir().display().to_string(),
+            is_current: self.current_alias().as_deref() == Some(alias.as_str()),
+        })
+    }
+
+    /// Opens a pact whose files were just made, records it in `daemon.json` (current when no
+    /// pact is) and in the open slots. On failure its files are removed again.
+    fn add_slot(&self, entry: &PactEntry) -> Result<Arc<OpenPact>> {
+        let alias = entry.alias.clone();
+        let opened = match OpenPact::open(
             &self.dir,
-            &entry,
+            entry,
             self.clock.clone(),
             self.bus.clone(),
             self.writer_config.clone(),
-        )?;
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(self.dir.pact_dir(&alias));
+                return Err(e);
+            }
+        };
         let became_current = self.dir.update(|f| {
             f.pacts.push(entry.clone());
             if f.current_alias.is_none() {
@@ -350,22 +381,186 @@ impl Daemon {
             s.push(Slot::Open(opened.clone()));
         }
         if became_current && let Ok(mut c) = self.current.write() {
-            *c = Some(alias.clone());
+            *c = Some(alias);
         }
-        let config = opened.config();
-        Ok(v1::CreatePactResponse {
+        Ok(opened)
+    }
+
+    /// Live peer sessions, every pact together.
+    fn peer_count(&self) -> u32 {
+        self.net().map_or(0, |n| n.peers().len() as u32)
+    }
+
+    /// The peer network, when the daemon runs one.
+    pub fn net(&self) -> Option<Arc<Net>> {
+        self.net.get().cloned()
+    }
+
+    /// Where a joiner can reach this daemon's pacts: the seed hints an invite carries.
+    pub fn seed_hints(&self) -> Vec<String> {
+        self.net().map(|n| n.hints()).unwrap_or_default()
+    }
+
+    /// Hands the daemon its peer network (once, at start).
+    pub fn set_net(&self, net: Arc<Net>) {
+        let _ = self.net.set(net);
+    }
+
+    /// `JoinPact`: adds the pact (an empty ledger that fills from its peers); with a token, also
+    /// remembers the token's seed hints, redeems it at an indexer and waits until this daemon
+    /// is a member.
+    pub async fn join_pact(&self, req: v1::JoinPactRequest) -> Result<v1::JoinPactResponse> {
+        if !req.confirm {
+            return Err(ApiError::new(
+                Code::NotConfirmed,
+                "joining needs confirm: true",
+            ));
+        }
+        let token = req.token.as_deref().map(InviteToken::decode).transpose()?;
+        let key = match (&token, req.key.trim()) {
+            (Some(t), "") => t.pact_id.clone(),
+            (Some(t), k) if k != t.pact_id => {
+                return Err(ApiError::new(
+                    Code::InviteWrongPact,
+                    "the invite is for another pact than key",
+                ));
+            }
+            (_, k) => k.to_string(),
+        };
+        let pact_id = PactId::from_hex(&key).ok_or_else(|| {
+            ApiError::bad_request("key must be a pact id: 64 lowercase hex characters")
+        })?;
+        for (what, v, max) in [
+            ("display_name", &req.display_name, 64),
+            ("pact_name", &req.pact_name, 64),
+            ("pact_purpose", &req.pact_purpose, 200),
+        ] {
+            if v.as_ref().is_some_and(|v| v.chars().count() > max) {
+                return Err(ApiError::bad_request(format!(
+                    "{what} must be at most {max} characters"
+                )));
+            }
+        }
+        if let Some(a) = &req.alias {
+            datadir::validate_alias(a)?;
+        }
+        let alias = req
+            .alias
+            .clone()
+            .unwrap_or_else(|| format!("joined-{}", &key[..8]));
+        let pact = {
+            let _guard = self.registry.lock().await;
+            let _changing = self.bus.changing();
+            let slots = self.slots();
+            match slots.iter().find(|s| s.alias() == alias) {
+                Some(s) if s.pact_id() != key => {
+                    return Err(ApiError::new(
+                        Code::PactAliasExists,
+                        format!(
+                            "the alias {alias} is already bound to another pact. Pass another alias."
+                        ),
+                    ));
+                }
+                Some(Slot::Failed { error, .. }) => return Err(error.clone()),
+                Some(Slot::Open(p)) => p.clone(),
+                None => match slots.iter().find(|s| s.pact_id() == key) {
+                    Some(Slot::Open(p)) => p.clone(),
+                    Some(Slot::Failed { error, .. }) => return Err(error.clone()),
+                    None => {
+                        let mut config = PactConfig::new(key.clone());
+                        config.pact_name = req
+                            .pact_name
+                            .clone()
+                            .or_else(|| token.as_ref().and_then(|t| t.pact_name.clone()));
+                        config.pact_purpose = req
+                            .pact_purpose
+                            .clone()
+                            .or_else(|| token.as_ref().and_then(|t| t.pact_purpose.clone()));
+                        config.display_name = req.display_name.clone().filter(|d| !d.is_empty());
+                        let (dir, a) = (self.dir.clone(), alias.clone());
+                        let entry = tokio::task::spawn_blocking(move || {
+                            pact::join_files(&dir, &a, pact_id, &config)
+                        })
+                        .await
+                        .map_err(|e| ApiError::internal(format!("joining panicked: {e}")))??;
+                        self.add_slot(&entry)?
+                    }
+                },
+            }
+        };
+        if let Some(t) = &token {
+            self.redeem_joined(
+                &pact,
+                t,
+                req.token.clone().unwrap_or_default(),
+                req.timeout_ms,
+            )
+            .await?;
+        }
+        let r = pact.reader()?;
+        let role = pact.role(&r)?;
+        let config = pact.config();
+        let p = r.pact()?;
+        Ok(v1::JoinPactResponse {
             ok: true,
-            alias: alias.clone(),
-            pact_id: opened.id.to_hex(),
-            pact_name: name,
-            pact_purpose: config.pact_purpose,
-            display_name: config.display_name,
-            peer_handle: opened.me.handle(),
-            role: "creator".to_string(),
-            public_key: opened.me.to_hex(),
-            data_dir: opened.dir().display().to_string(),
-            is_current: self.current_alias().as_deref() == Some(alias.as_str()),
+            alias: pact.alias(),
+            pact_id: key,
+            pact_name: p.as_ref().map(|p| p.name.clone()).or(config.pact_name),
+            pact_purpose: p.and_then(|p| p.purpose).or(config.pact_purpose),
+            role: role.map(str::to_string),
+            public_key: pact.me.to_hex(),
         })
+    }
+
+    /// The joiner's half of an invite: keep the token's secret and seeds, dial the seeds, redeem
+    /// the token at an indexer (unless this daemon is a member already) and wait until the
+    /// entry that admits it arrives.
+    async fn redeem_joined(
+        &self,
+        pact: &Arc<OpenPact>,
+        token: &InviteToken,
+        raw: String,
+        timeout_ms: u32,
+    ) -> Result<()> {
+        let net = self.net().ok_or_else(|| {
+            ApiError::new(
+                Code::NoIndexerReachable,
+                "This daemon runs without a peer network, so it cannot reach the pact's indexers.",
+            )
+        })?;
+        pact.set_discovery_secret(&token.secret)?;
+        let addrs = crate::pact::invites::resolve_hints(&token.seeds).await;
+        if pact.role(&pact.reader()?)?.is_some() {
+            return Ok(());
+        }
+        let indexers = token
+            .indexers
+            .iter()
+            .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
+            .collect();
+        net.redeem_remote(pact.id, indexers, addrs.clone(), raw, pact.me)
+            .await?;
+        // A member now: sync with the pact's peers the token names (kept across restarts).
+        for a in &addrs {
+            pact.remember_peer(&a.to_string())?;
+            net.dial(pact.id, *a);
+        }
+        let timeout = Duration::from_millis(match timeout_ms {
+            0 => 30_000,
+            t => u64::from(t),
+        });
+        pact.wait_member(timeout).await?;
+        // As a new pact's creator does, say who arrived.
+        if let Some(name) = pact.config().display_name {
+            let body = pact::system_message(
+                format!("{name} joined the pact."),
+                "rename",
+                serde_json::json!({"prev": null, "next": name}),
+                Some(name.clone()),
+            );
+            pact.append_body(body).await?;
+        }
+        Ok(())
     }
 
     /// `SwitchPact`.

@@ -9,6 +9,7 @@ pub mod datadir;
 pub mod error;
 pub mod events;
 pub mod host;
+pub mod net;
 pub mod pact;
 pub mod service;
 pub mod wire_code;

@@ -7,6 +7,7 @@ pub mod lists;
 pub mod skills;
 pub mod tasks;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,6 +26,12 @@ use crate::events::EventBus;
 
 /// The ledger file inside a pact's directory.
 pub const LEDGER_FILE: &str = "ledger.redb";
+/// The config key of the peer addresses a daemon knows for a pact.
+const PEERS_KEY: &str = "peers";
+/// The config key of the pact's discovery secret.
+pub(crate) const SECRET_KEY: &str = "discoverySecret";
+/// Most peer addresses kept per pact.
+const MAX_KNOWN_PEERS: usize = 32;
 
 /// A pact this daemon has open.
 pub struct OpenPact {
@@ -44,6 +51,8 @@ pub struct OpenPact {
     commits: watch::Receiver<u64>,
     bus: Arc<EventBus>,
     clock: Arc<dyn Clock>,
+    /// Members with a live session to this daemon, and how many sessions each.
+    online: Mutex<HashMap<MemberKey, u32>>,
 }
 
 impl std::fmt::Debug for OpenPact {
@@ -181,7 +190,7 @@ fn create_in(dir: &DataDir, alias: &str, new: &NewPact, clock: &dyn Clock) -> Re
         other: Default::default(),
     };
     config.other.insert(
-        "discoverySecret".to_string(),
+        SECRET_KEY.to_string(),
         serde_json::Value::String(hex::encode(secret)),
     );
     dir.write_config(alias, &config)?;
@@ -190,6 +199,43 @@ fn create_in(dir: &DataDir, alias: &str, new: &NewPact, clock: &dyn Clock) -> Re
         pact_id: ledger.pact_id().to_hex(),
         added_at: created_at,
     })
+}
+
+/// Creates the files of a pact joined from elsewhere under `pacts/<alias>/`: a fresh member
+/// key, an empty ledger that waits for the pact's entries (genesis first) from its peers, and
+/// `config`. Nothing of a half-made pact is kept.
+pub fn join_files(
+    dir: &DataDir,
+    alias: &str,
+    pact: PactId,
+    config: &PactConfig,
+) -> Result<PactEntry> {
+    let pact_dir = dir.pact_dir(alias);
+    if pact_dir.exists() {
+        return Err(ApiError::new(
+            Code::PactAliasExists,
+            format!(
+                "{} already exists. Pick another alias or remove it.",
+                pact_dir.display()
+            ),
+        ));
+    }
+    let made = (|| {
+        dir.create_member_seed(alias)?;
+        let path = pact_dir.join(LEDGER_FILE);
+        let db = redb::Database::create(&path).map_err(|e| io_error(&path, &e))?;
+        Ledger::join(db, pact)?;
+        dir.write_config(alias, config)?;
+        Ok(PactEntry {
+            alias: alias.to_string(),
+            pact_id: pact.to_hex(),
+            added_at: config.created_at.clone(),
+        })
+    })();
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&pact_dir);
+    }
+    made
 }
 
 /// A system message body (`kind` rename, pact-update or leave).
@@ -267,6 +313,7 @@ impl OpenPact {
             commits,
             bus,
             clock,
+            online: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&pact);
         tokio::spawn(pump(weak, event_rx));
@@ -430,6 +477,108 @@ impl OpenPact {
         }
     }
 
+    /// The seed of this daemon's member key, for membership proofs on the peer network.
+    pub fn member_seed(&self) -> [u8; 32] {
+        self.reopen.signer.seed()
+    }
+
+    /// Changes after every commit: local appends and entries ingested from peers.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+
+    /// Verifies and stores entries a peer sent, and waits until they are durable and applied.
+    pub async fn ingest(&self, entries: Vec<Vec<u8>>) -> Result<Vec<openpact_ledger::Ingested>> {
+        self.writer()?
+            .ingest_async(entries)
+            .await
+            .map_err(|_| ApiError::internal("The pact's writer stopped."))?
+            .map_err(|e| self.ledger_error(e))
+    }
+
+    /// Peer addresses this daemon knows for the pact (`peers` in its config).
+    pub fn known_peers(&self) -> Vec<String> {
+        self.config()
+            .other
+            .get(PEERS_KEY)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Remembers a peer address for the pact (kept across restarts); whether it was new.
+    pub fn remember_peer(&self, addr: &str) -> Result<bool> {
+        if self.known_peers().iter().any(|a| a == addr) {
+            return Ok(false);
+        }
+        self.update_config(|c| {
+            let list = c
+                .other
+                .entry(PEERS_KEY.to_string())
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(a) = list.as_array_mut() {
+                a.push(serde_json::Value::String(addr.to_string()));
+                // The newest few are enough to find the pact again.
+                let excess = a.len().saturating_sub(MAX_KNOWN_PEERS);
+                a.drain(..excess);
+            }
+        })?;
+        Ok(true)
+    }
+
+    /// Keeps the pact's discovery secret (from an invite), unless one is kept already.
+    pub fn set_discovery_secret(&self, secret: &str) -> Result<()> {
+        if self.discovery_secret().is_some() || secret.is_empty() {
+            return Ok(());
+        }
+        self.update_config(|c| {
+            c.other.insert(
+                SECRET_KEY.to_string(),
+                serde_json::Value::String(secret.to_string()),
+            );
+        })
+        .map(drop)
+    }
+
+    /// Waits until this daemon is an active member of the pact (its admission arrived by
+    /// sync), up to `timeout`.
+    pub async fn wait_member(&self, timeout: Duration) -> Result<()> {
+        let mut commits = self.commits();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            commits.borrow_and_update();
+            if self.role(&self.reader()?)?.is_some() {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, commits.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ApiError::internal("The pact's writer stopped.")),
+                Err(_) => {
+                    return Err(ApiError::new(
+                        Code::NotConfirmedYet,
+                        format!(
+                            "The invite was redeemed, but the entry that admits this daemon did not arrive within {} ms. It keeps syncing; check `openpact status` in a moment.",
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The pact's discovery secret (64 hex), known to members and invite holders.
+    pub fn discovery_secret(&self) -> Option<String> {
+        self.config()
+            .other
+            .get(SECRET_KEY)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
     /// Waits until the entry `hash` is confirmed, up to `timeout`; its final outcome.
     pub(crate) async fn wait_confirmed(
         &self,
@@ -519,7 +668,7 @@ impl OpenPact {
             display_name: config.display_name,
             role: role.map(str::to_string),
             public_key: self.me.to_hex(),
-            agents: u32::from(is_member),
+            agents: u32::from(is_member) + self.online_count(),
             entries: s.applied_len,
             is_member,
             is_indexer: p.as_ref().is_some_and(|p| p.indexers.contains(&self.me)),
@@ -533,7 +682,69 @@ impl OpenPact {
             stored: s.entries_stored,
             is_current: current,
             data_dir: self.dir().display().to_string(),
+            view_digest: hex::encode(s.view_digest.0),
+            order_digest: hex::encode(s.order_digest),
+            peers: Vec::new(),
         })
+    }
+
+    /// Counts a session with `member` as up; whether the member just came online (its first
+    /// session). Publishes `member-online` then.
+    pub fn peer_up(&self, member: MemberKey) -> bool {
+        let first = self.online.lock().is_ok_and(|mut o| {
+            let n = o.entry(member).or_insert(0);
+            *n += 1;
+            *n == 1
+        });
+        if first {
+            self.presence(member, v1::EventKind::MemberOnline);
+        }
+        first
+    }
+
+    /// Counts a session with `member` as down; whether it went offline (its last session).
+    /// Publishes `member-offline` then.
+    pub fn peer_down(&self, member: MemberKey) -> bool {
+        let last = self
+            .online
+            .lock()
+            .is_ok_and(|mut o| match o.get_mut(&member) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                Some(_) => {
+                    o.remove(&member);
+                    true
+                }
+                None => false,
+            });
+        if last {
+            self.presence(member, v1::EventKind::MemberOffline);
+        }
+        last
+    }
+
+    fn online_count(&self) -> u32 {
+        self.online.lock().map_or(0, |o| o.len() as u32)
+    }
+
+    fn is_online(&self, member: &MemberKey) -> bool {
+        self.online.lock().is_ok_and(|o| o.contains_key(member))
+    }
+
+    fn presence(&self, member: MemberKey, kind: v1::EventKind) {
+        // Cached answers (agents, status) change with presence.
+        self.bus.bump_generation();
+        self.bus.publish(v1::Event {
+            kind: kind as i32,
+            pact_id: self.id.to_hex(),
+            alias: self.alias(),
+            detail: Some(v1::event::Detail::Member(v1::MemberPresence {
+                member_key: member.to_hex(),
+            })),
+            ..Default::default()
+        });
     }
 
     /// The pact's agents: this daemon first (when a member), then every other member.
@@ -560,8 +771,7 @@ impl OpenPact {
                 remote_key: m.key.to_hex(),
                 role: if m.indexer { "indexer" } else { "member" }.to_string(),
                 display_name: m.display_name,
-                // Peers arrive with the peer issue: no remote member is online yet.
-                online: false,
+                online: self.is_online(&m.key),
                 is_self: false,
             });
         }

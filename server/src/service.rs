@@ -111,17 +111,7 @@ impl Host for ControlPlane {
     }
 
     async fn join_pact(&self, r: Request<v1::JoinPactRequest>) -> Answer<v1::JoinPactResponse> {
-        let req = r.into_inner();
-        if !req.confirm {
-            return answer(Err(ApiError::new(
-                openpact_ledger::Code::NotConfirmed,
-                "joining needs confirm: true",
-            )));
-        }
-        answer(Err(ApiError::new(
-            openpact_ledger::Code::NotSupportedYet,
-            "Joining another daemon's pact arrives with peer sync (QUIC), in a later release.",
-        )))
+        answer(self.daemon.join_pact(r.into_inner()).await)
     }
 
     async fn shutdown(&self, _: Request<v1::ShutdownRequest>) -> Answer<v1::ShutdownResponse> {
@@ -137,7 +127,11 @@ impl Pact for ControlPlane {
         answer((|| {
             let p = d.resolve(&r.get_ref().pact)?;
             let current = d.status().current.as_deref() == Some(p.alias().as_str());
-            p.status(current)
+            let mut s = p.status(current)?;
+            if let Some(net) = d.net() {
+                s.peers = net.sessions_of(&p.id);
+            }
+            Ok(s)
         })())
     }
 
@@ -357,7 +351,16 @@ impl Pact for ControlPlane {
         r: Request<v1::MintInviteRequest>,
     ) -> Answer<v1::MintInviteResponse> {
         let req = r.into_inner();
-        answer(async { self.daemon.resolve(&req.pact)?.mint_invite(&req).await }.await)
+        answer(
+            async {
+                let seeds = self.daemon.seed_hints();
+                self.daemon
+                    .resolve(&req.pact)?
+                    .mint_invite(&req, seeds)
+                    .await
+            }
+            .await,
+        )
     }
 
     async fn list_invites(
@@ -386,7 +389,16 @@ impl Pact for ControlPlane {
         r: Request<v1::RedeemInviteRequest>,
     ) -> Answer<v1::RedeemInviteResponse> {
         let req = r.into_inner();
-        answer(async { self.daemon.resolve(&req.pact)?.redeem_invite(&req).await }.await)
+        answer(
+            async {
+                let net = self.daemon.net();
+                self.daemon
+                    .resolve(&req.pact)?
+                    .redeem_invite(&req, net.as_ref())
+                    .await
+            }
+            .await,
+        )
     }
 }
 

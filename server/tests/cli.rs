@@ -49,6 +49,9 @@ impl Host {
             .env_remove("OPENPACT_DATA_DIR")
             .env_remove("OPENPACT_PACT")
             .env_remove("RUST_LOG")
+            // Peers only on loopback, on a free port.
+            .env("OPENPACT_P2P_HOST", "127.0.0.1")
+            .env("OPENPACT_P2P_PORT", "0")
             .stdin(Stdio::null());
         c
     }

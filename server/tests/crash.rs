@@ -13,6 +13,8 @@ use openpact_server::client::Client;
 
 fn spawn_daemon(dir: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_openpact"))
+        .env("OPENPACT_P2P_HOST", "127.0.0.1")
+        .env("OPENPACT_P2P_PORT", "0")
         .arg("--data-dir")
         .arg(dir)
         .args([

@@ -291,19 +291,51 @@ async fn host_methods_manage_the_registry_and_refuse_mistakes() {
         Some("sales-team"),
         "current moves on"
     );
+    // Joining by key alone adds the pact, empty until its peers fill it; no role yet.
+    let key = openpact_ledger::Signer::from_seed([5; 32])
+        .public()
+        .to_hex();
+    let join = |key: String, alias: Option<&str>| v1::JoinPactRequest {
+        key,
+        alias: alias.map(str::to_string),
+        pact_name: Some("Coven".into()),
+        confirm: true,
+        ..Default::default()
+    };
+    let joined =
+        h.c.host
+            .join_pact(join(key.clone(), None))
+            .await
+            .expect("join")
+            .into_inner();
+    assert_eq!(joined.alias, format!("joined-{}", &key[..8]));
+    assert_eq!(joined.role, None);
+    assert_eq!(joined.pact_name.as_deref(), Some("Coven"));
+    let again =
+        h.c.host
+            .join_pact(join(key.clone(), None))
+            .await
+            .expect("join is idempotent")
+            .into_inner();
+    assert_eq!(again.alias, joined.alias);
+    let other = openpact_ledger::Signer::from_seed([6; 32])
+        .public()
+        .to_hex();
+    assert_eq!(
+        code(h.c.host.join_pact(join(other, Some(&joined.alias))).await),
+        Code::PactAliasExists
+    );
     assert_eq!(
         code(
             h.c.host
                 .join_pact(v1::JoinPactRequest {
-                    key: openpact_ledger::Signer::from_seed([5; 32])
-                        .public()
-                        .to_hex(),
-                    confirm: true,
+                    key,
+                    confirm: false,
                     ..Default::default()
                 })
                 .await
         ),
-        Code::NotSupportedYet
+        Code::NotConfirmed
     );
     h.stop().await;
 }

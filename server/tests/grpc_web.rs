@@ -33,6 +33,7 @@ impl Harness {
                     rest: 0,
                     dashboard: Some(0),
                 },
+                p2p: None,
             },
             move || {
                 let _ = tx.send(());

@@ -59,6 +59,7 @@ impl Harness {
                     rest: 0,
                     dashboard: None,
                 },
+                p2p: None,
             },
             move || {
                 let _ = tx.send(());

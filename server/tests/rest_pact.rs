@@ -1445,7 +1445,7 @@ async fn switching_needs_the_alias_as_confirm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn joining_answers_not_supported_yet_after_its_checks() {
+async fn joining_by_key_adds_the_pact_with_no_role_after_its_checks() {
     let r = start().await;
     let key = "ab".repeat(32);
     let e = r
@@ -1466,19 +1466,38 @@ async fn joining_answers_not_supported_yet_after_its_checks() {
     let e = r
         .post(
             "/v1/pacts/join",
-            json!({"key": key, "alias": "coven", "display_name": "Ada", "pact_name": "Coven",
-                   "pact_purpose": "Brew", "confirm": true}),
+            json!({"key": key, "token": "thisisnotatoken", "confirm": true}),
         )
         .await;
-    assert!(
-        e.1["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("later release"),
-        "{}",
-        e.1
-    );
-    assert_eq!(code(e, 409), "NOT_SUPPORTED_YET");
+    assert_eq!(code(e, 400), "INVITE_BAD_SHAPE");
+    // Test behaviour 53: echoed and persisted; no role until an invite is redeemed.
+    let body = json!({"key": key, "alias": "coven", "display_name": "Ada", "pact_name": "Coven",
+                      "pact_purpose": "Brew", "confirm": true});
+    let (status, joined) = r.post("/v1/pacts/join", body.clone()).await;
+    assert_eq!(status, 200, "{joined}");
+    assert_eq!(joined["alias"], "coven");
+    assert_eq!(joined["pact_id"], key.as_str());
+    assert_eq!(joined["pact_name"], "Coven");
+    assert_eq!(joined["pact_purpose"], "Brew");
+    assert_eq!(joined["role"], Value::Null);
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(r.daemon.dir.root().join("pacts/coven/config.json")).expect("config"),
+    )
+    .expect("config is JSON");
+    assert_eq!(config["pactName"], "Coven");
+    assert_eq!(config["pactPurpose"], "Brew");
+    // The same alias and key again: the same pact.
+    let (status, again) = r.post("/v1/pacts/join", body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["alias"], "coven");
+    // The alias bound to another pact.
+    let e = r
+        .post(
+            "/v1/pacts/join",
+            json!({"key": "cd".repeat(32), "alias": "coven", "confirm": true}),
+        )
+        .await;
+    assert_eq!(code(e, 409), "PACT_ALIAS_EXISTS");
 }
 
 // Request shape: content types, malformed JSON, params, methods.

@@ -168,8 +168,8 @@ func TestEveryReachableCodeIsItsSentinel(t *testing.T) {
 			_, err = c.RedeemInvite(ctx, inv.Token, memberKey())
 			return err
 		}},
-		{"join (not in this release)", openpact.ErrNotSupportedYet, func() error {
-			_, err := c.Host.JoinPact(ctx, &openpactv1.JoinPactRequest{Key: randomHex(64), Confirm: true})
+		{"promote (not in this release)", openpact.ErrNotSupportedYet, func() error {
+			_, err := c.Pact.PromoteMember(ctx, &openpactv1.PromoteMemberRequest{Pact: c.DefaultPact(), Key: memberKey(), Confirm: true})
 			return err
 		}},
 		{"remove the last indexer", openpact.ErrLastIndexer, func() error {

@@ -1247,13 +1247,18 @@ func (x *DeletePactResponse) GetDataDir() string {
 }
 
 type JoinPactRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Alias         *string                `protobuf:"bytes,2,opt,name=alias,proto3,oneof" json:"alias,omitempty"`
-	DisplayName   *string                `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
-	PactName      *string                `protobuf:"bytes,4,opt,name=pact_name,json=pactName,proto3,oneof" json:"pact_name,omitempty"`
-	PactPurpose   *string                `protobuf:"bytes,5,opt,name=pact_purpose,json=pactPurpose,proto3,oneof" json:"pact_purpose,omitempty"`
-	Confirm       bool                   `protobuf:"varint,6,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Key         string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Alias       *string                `protobuf:"bytes,2,opt,name=alias,proto3,oneof" json:"alias,omitempty"`
+	DisplayName *string                `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
+	PactName    *string                `protobuf:"bytes,4,opt,name=pact_name,json=pactName,proto3,oneof" json:"pact_name,omitempty"`
+	PactPurpose *string                `protobuf:"bytes,5,opt,name=pact_purpose,json=pactPurpose,proto3,oneof" json:"pact_purpose,omitempty"`
+	Confirm     bool                   `protobuf:"varint,6,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// An invite token (v2) for the pact: its discovery secret, indexers and seed hints let this
+	// daemon find the pact's peers, and the token is redeemed at an indexer.
+	Token *string `protobuf:"bytes,7,opt,name=token,proto3,oneof" json:"token,omitempty"`
+	// How long to wait for membership after redeeming (0: 30 s).
+	TimeoutMs     uint32 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1330,14 +1335,30 @@ func (x *JoinPactRequest) GetConfirm() bool {
 	return false
 }
 
+func (x *JoinPactRequest) GetToken() string {
+	if x != nil && x.Token != nil {
+		return *x.Token
+	}
+	return ""
+}
+
+func (x *JoinPactRequest) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 type JoinPactResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
-	PactId        string                 `protobuf:"bytes,3,opt,name=pact_id,json=pactId,proto3" json:"pact_id,omitempty"`
-	PactName      *string                `protobuf:"bytes,4,opt,name=pact_name,json=pactName,proto3,oneof" json:"pact_name,omitempty"`
-	PactPurpose   *string                `protobuf:"bytes,5,opt,name=pact_purpose,json=pactPurpose,proto3,oneof" json:"pact_purpose,omitempty"`
-	Role          *string                `protobuf:"bytes,6,opt,name=role,proto3,oneof" json:"role,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Ok          bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Alias       string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	PactId      string                 `protobuf:"bytes,3,opt,name=pact_id,json=pactId,proto3" json:"pact_id,omitempty"`
+	PactName    *string                `protobuf:"bytes,4,opt,name=pact_name,json=pactName,proto3,oneof" json:"pact_name,omitempty"`
+	PactPurpose *string                `protobuf:"bytes,5,opt,name=pact_purpose,json=pactPurpose,proto3,oneof" json:"pact_purpose,omitempty"`
+	Role        *string                `protobuf:"bytes,6,opt,name=role,proto3,oneof" json:"role,omitempty"`
+	// This daemon's member key in the pact, 64 hex.
+	PublicKey     string `protobuf:"bytes,7,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1410,6 +1431,13 @@ func (x *JoinPactResponse) GetPactPurpose() string {
 func (x *JoinPactResponse) GetRole() string {
 	if x != nil && x.Role != nil {
 		return *x.Role
+	}
+	return ""
+}
+
+func (x *JoinPactResponse) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
 	}
 	return ""
 }
@@ -1607,26 +1635,32 @@ const file_openpact_v1_host_proto_rawDesc = "" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x17\n" +
 	"\apact_id\x18\x03 \x01(\tR\x06pactId\x12\x19\n" +
-	"\bdata_dir\x18\x04 \x01(\tR\adataDir\"\x84\x02\n" +
+	"\bdata_dir\x18\x04 \x01(\tR\adataDir\"\xc8\x02\n" +
 	"\x0fJoinPactRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x19\n" +
 	"\x05alias\x18\x02 \x01(\tH\x00R\x05alias\x88\x01\x01\x12&\n" +
 	"\fdisplay_name\x18\x03 \x01(\tH\x01R\vdisplayName\x88\x01\x01\x12 \n" +
 	"\tpact_name\x18\x04 \x01(\tH\x02R\bpactName\x88\x01\x01\x12&\n" +
 	"\fpact_purpose\x18\x05 \x01(\tH\x03R\vpactPurpose\x88\x01\x01\x12\x18\n" +
-	"\aconfirm\x18\x06 \x01(\bR\aconfirmB\b\n" +
+	"\aconfirm\x18\x06 \x01(\bR\aconfirm\x12\x19\n" +
+	"\x05token\x18\a \x01(\tH\x04R\x05token\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\b \x01(\rR\ttimeoutMsB\b\n" +
 	"\x06_aliasB\x0f\n" +
 	"\r_display_nameB\f\n" +
 	"\n" +
 	"_pact_nameB\x0f\n" +
-	"\r_pact_purpose\"\xdc\x01\n" +
+	"\r_pact_purposeB\b\n" +
+	"\x06_token\"\xfb\x01\n" +
 	"\x10JoinPactResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x17\n" +
 	"\apact_id\x18\x03 \x01(\tR\x06pactId\x12 \n" +
 	"\tpact_name\x18\x04 \x01(\tH\x00R\bpactName\x88\x01\x01\x12&\n" +
 	"\fpact_purpose\x18\x05 \x01(\tH\x01R\vpactPurpose\x88\x01\x01\x12\x17\n" +
-	"\x04role\x18\x06 \x01(\tH\x02R\x04role\x88\x01\x01B\f\n" +
+	"\x04role\x18\x06 \x01(\tH\x02R\x04role\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\a \x01(\tR\tpublicKeyB\f\n" +
 	"\n" +
 	"_pact_nameB\x0f\n" +
 	"\r_pact_purposeB\a\n" +

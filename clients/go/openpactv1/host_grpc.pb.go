@@ -51,7 +51,8 @@ type HostClient interface {
 	SwitchPact(ctx context.Context, in *SwitchPactRequest, opts ...grpc.CallOption) (*SwitchPactResponse, error)
 	RenamePact(ctx context.Context, in *RenamePactRequest, opts ...grpc.CallOption) (*RenamePactResponse, error)
 	DeletePact(ctx context.Context, in *DeletePactRequest, opts ...grpc.CallOption) (*DeletePactResponse, error)
-	// Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET.
+	// Adds another daemon's pact to this one. With an invite token it also presents the token to
+	// the pact's indexers over QUIC and waits until this daemon is a member.
 	JoinPact(ctx context.Context, in *JoinPactRequest, opts ...grpc.CallOption) (*JoinPactResponse, error)
 	// Stops the daemon after in-flight requests finish.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
@@ -192,7 +193,8 @@ type HostServer interface {
 	SwitchPact(context.Context, *SwitchPactRequest) (*SwitchPactResponse, error)
 	RenamePact(context.Context, *RenamePactRequest) (*RenamePactResponse, error)
 	DeletePact(context.Context, *DeletePactRequest) (*DeletePactResponse, error)
-	// Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET.
+	// Adds another daemon's pact to this one. With an invite token it also presents the token to
+	// the pact's indexers over QUIC and waits until this daemon is a member.
 	JoinPact(context.Context, *JoinPactRequest) (*JoinPactResponse, error)
 	// Stops the daemon after in-flight requests finish.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)

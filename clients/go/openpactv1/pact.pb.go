@@ -143,9 +143,15 @@ type PactStatus struct {
 	// Ledger time of the last confirmed segment, ms.
 	LedgerTimeMs uint64 `protobuf:"varint,17,opt,name=ledger_time_ms,json=ledgerTimeMs,proto3" json:"ledger_time_ms,omitempty"`
 	// Entries stored, ordered or not.
-	Stored        uint64 `protobuf:"varint,18,opt,name=stored,proto3" json:"stored,omitempty"`
-	IsCurrent     bool   `protobuf:"varint,19,opt,name=is_current,json=isCurrent,proto3" json:"is_current,omitempty"`
-	DataDir       string `protobuf:"bytes,20,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	Stored    uint64 `protobuf:"varint,18,opt,name=stored,proto3" json:"stored,omitempty"`
+	IsCurrent bool   `protobuf:"varint,19,opt,name=is_current,json=isCurrent,proto3" json:"is_current,omitempty"`
+	DataDir   string `protobuf:"bytes,20,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	// The view digest, 64 hex: two peers with the same view rows have the same digest.
+	ViewDigest string `protobuf:"bytes,21,opt,name=view_digest,json=viewDigest,proto3" json:"view_digest,omitempty"`
+	// The digest of the confirmed order, 64 hex.
+	OrderDigest string `protobuf:"bytes,22,opt,name=order_digest,json=orderDigest,proto3" json:"order_digest,omitempty"`
+	// Live peer sessions of this pact.
+	Peers         []*PeerSession `protobuf:"bytes,23,rep,name=peers,proto3" json:"peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +326,141 @@ func (x *PactStatus) GetDataDir() string {
 	return ""
 }
 
+func (x *PactStatus) GetViewDigest() string {
+	if x != nil {
+		return x.ViewDigest
+	}
+	return ""
+}
+
+func (x *PactStatus) GetOrderDigest() string {
+	if x != nil {
+		return x.OrderDigest
+	}
+	return ""
+}
+
+func (x *PactStatus) GetPeers() []*PeerSession {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+// A live sync session with a peer.
+type PeerSession struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The peer daemon's host key, 64 hex.
+	RemoteKey string `protobuf:"bytes,1,opt,name=remote_key,json=remoteKey,proto3" json:"remote_key,omitempty"`
+	// Its member key in the pact, 64 hex.
+	MemberKey string `protobuf:"bytes,2,opt,name=member_key,json=memberKey,proto3" json:"member_key,omitempty"`
+	// host:port.
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// Whether this daemon dialed.
+	Outbound bool `protobuf:"varint,4,opt,name=outbound,proto3" json:"outbound,omitempty"`
+	// Entries pulled from it and served to it in this session.
+	Pulled        uint64 `protobuf:"varint,5,opt,name=pulled,proto3" json:"pulled,omitempty"`
+	Served        uint64 `protobuf:"varint,6,opt,name=served,proto3" json:"served,omitempty"`
+	BytesIn       uint64 `protobuf:"varint,7,opt,name=bytes_in,json=bytesIn,proto3" json:"bytes_in,omitempty"`
+	BytesOut      uint64 `protobuf:"varint,8,opt,name=bytes_out,json=bytesOut,proto3" json:"bytes_out,omitempty"`
+	UpMs          uint64 `protobuf:"varint,9,opt,name=up_ms,json=upMs,proto3" json:"up_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerSession) Reset() {
+	*x = PeerSession{}
+	mi := &file_openpact_v1_pact_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerSession) ProtoMessage() {}
+
+func (x *PeerSession) ProtoReflect() protoreflect.Message {
+	mi := &file_openpact_v1_pact_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerSession.ProtoReflect.Descriptor instead.
+func (*PeerSession) Descriptor() ([]byte, []int) {
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PeerSession) GetRemoteKey() string {
+	if x != nil {
+		return x.RemoteKey
+	}
+	return ""
+}
+
+func (x *PeerSession) GetMemberKey() string {
+	if x != nil {
+		return x.MemberKey
+	}
+	return ""
+}
+
+func (x *PeerSession) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *PeerSession) GetOutbound() bool {
+	if x != nil {
+		return x.Outbound
+	}
+	return false
+}
+
+func (x *PeerSession) GetPulled() uint64 {
+	if x != nil {
+		return x.Pulled
+	}
+	return 0
+}
+
+func (x *PeerSession) GetServed() uint64 {
+	if x != nil {
+		return x.Served
+	}
+	return 0
+}
+
+func (x *PeerSession) GetBytesIn() uint64 {
+	if x != nil {
+		return x.BytesIn
+	}
+	return 0
+}
+
+func (x *PeerSession) GetBytesOut() uint64 {
+	if x != nil {
+		return x.BytesOut
+	}
+	return 0
+}
+
+func (x *PeerSession) GetUpMs() uint64 {
+	if x != nil {
+		return x.UpMs
+	}
+	return 0
+}
+
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pact          string                 `protobuf:"bytes,1,opt,name=pact,proto3" json:"pact,omitempty"`
@@ -330,7 +471,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[2]
+	mi := &file_openpact_v1_pact_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +483,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[2]
+	mi := &file_openpact_v1_pact_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +496,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{2}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListAgentsRequest) GetPact() string {
@@ -388,7 +529,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[3]
+	mi := &file_openpact_v1_pact_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +541,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[3]
+	mi := &file_openpact_v1_pact_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +554,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{3}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Agent) GetId() string {
@@ -467,7 +608,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[4]
+	mi := &file_openpact_v1_pact_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +620,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[4]
+	mi := &file_openpact_v1_pact_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +633,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{4}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -516,7 +657,7 @@ type CreateKnowledgeRequest struct {
 
 func (x *CreateKnowledgeRequest) Reset() {
 	*x = CreateKnowledgeRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[5]
+	mi := &file_openpact_v1_pact_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +669,7 @@ func (x *CreateKnowledgeRequest) String() string {
 func (*CreateKnowledgeRequest) ProtoMessage() {}
 
 func (x *CreateKnowledgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[5]
+	mi := &file_openpact_v1_pact_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +682,7 @@ func (x *CreateKnowledgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKnowledgeRequest.ProtoReflect.Descriptor instead.
 func (*CreateKnowledgeRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{5}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateKnowledgeRequest) GetPact() string {
@@ -590,7 +731,7 @@ type ListKnowledgeRequest struct {
 
 func (x *ListKnowledgeRequest) Reset() {
 	*x = ListKnowledgeRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[6]
+	mi := &file_openpact_v1_pact_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +743,7 @@ func (x *ListKnowledgeRequest) String() string {
 func (*ListKnowledgeRequest) ProtoMessage() {}
 
 func (x *ListKnowledgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[6]
+	mi := &file_openpact_v1_pact_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +756,7 @@ func (x *ListKnowledgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKnowledgeRequest.ProtoReflect.Descriptor instead.
 func (*ListKnowledgeRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{6}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListKnowledgeRequest) GetPact() string {
@@ -655,7 +796,7 @@ type PostMessageRequest struct {
 
 func (x *PostMessageRequest) Reset() {
 	*x = PostMessageRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[7]
+	mi := &file_openpact_v1_pact_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +808,7 @@ func (x *PostMessageRequest) String() string {
 func (*PostMessageRequest) ProtoMessage() {}
 
 func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[7]
+	mi := &file_openpact_v1_pact_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +821,7 @@ func (x *PostMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostMessageRequest.ProtoReflect.Descriptor instead.
 func (*PostMessageRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{7}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PostMessageRequest) GetPact() string {
@@ -734,7 +875,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[8]
+	mi := &file_openpact_v1_pact_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +887,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[8]
+	mi := &file_openpact_v1_pact_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +900,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{8}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListMessagesRequest) GetPact() string {
@@ -810,7 +951,7 @@ type CreateTaskRequest struct {
 
 func (x *CreateTaskRequest) Reset() {
 	*x = CreateTaskRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[9]
+	mi := &file_openpact_v1_pact_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +963,7 @@ func (x *CreateTaskRequest) String() string {
 func (*CreateTaskRequest) ProtoMessage() {}
 
 func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[9]
+	mi := &file_openpact_v1_pact_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +976,7 @@ func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTaskRequest.ProtoReflect.Descriptor instead.
 func (*CreateTaskRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{9}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateTaskRequest) GetPact() string {
@@ -900,7 +1041,7 @@ type TaskState struct {
 
 func (x *TaskState) Reset() {
 	*x = TaskState{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[10]
+	mi := &file_openpact_v1_pact_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1053,7 @@ func (x *TaskState) String() string {
 func (*TaskState) ProtoMessage() {}
 
 func (x *TaskState) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[10]
+	mi := &file_openpact_v1_pact_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1066,7 @@ func (x *TaskState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskState.ProtoReflect.Descriptor instead.
 func (*TaskState) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{10}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskState) GetId() string {
@@ -1038,7 +1179,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[11]
+	mi := &file_openpact_v1_pact_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1191,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[11]
+	mi := &file_openpact_v1_pact_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1204,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{11}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListTasksRequest) GetPact() string {
@@ -1098,7 +1239,7 @@ type TaskPage struct {
 
 func (x *TaskPage) Reset() {
 	*x = TaskPage{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[12]
+	mi := &file_openpact_v1_pact_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1251,7 @@ func (x *TaskPage) String() string {
 func (*TaskPage) ProtoMessage() {}
 
 func (x *TaskPage) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[12]
+	mi := &file_openpact_v1_pact_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1264,7 @@ func (x *TaskPage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskPage.ProtoReflect.Descriptor instead.
 func (*TaskPage) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{12}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TaskPage) GetTasks() []*TaskState {
@@ -1157,7 +1298,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[13]
+	mi := &file_openpact_v1_pact_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1310,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[13]
+	mi := &file_openpact_v1_pact_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1323,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{13}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetTaskRequest) GetPact() string {
@@ -1214,7 +1355,7 @@ type TaskActionRequest struct {
 
 func (x *TaskActionRequest) Reset() {
 	*x = TaskActionRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[14]
+	mi := &file_openpact_v1_pact_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1367,7 @@ func (x *TaskActionRequest) String() string {
 func (*TaskActionRequest) ProtoMessage() {}
 
 func (x *TaskActionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[14]
+	mi := &file_openpact_v1_pact_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1380,7 @@ func (x *TaskActionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskActionRequest.ProtoReflect.Descriptor instead.
 func (*TaskActionRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{14}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TaskActionRequest) GetPact() string {
@@ -1295,7 +1436,7 @@ type PublishSkillRequest struct {
 
 func (x *PublishSkillRequest) Reset() {
 	*x = PublishSkillRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[15]
+	mi := &file_openpact_v1_pact_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1448,7 @@ func (x *PublishSkillRequest) String() string {
 func (*PublishSkillRequest) ProtoMessage() {}
 
 func (x *PublishSkillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[15]
+	mi := &file_openpact_v1_pact_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1461,7 @@ func (x *PublishSkillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishSkillRequest.ProtoReflect.Descriptor instead.
 func (*PublishSkillRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{15}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishSkillRequest) GetPact() string {
@@ -1397,7 +1538,7 @@ type ListSkillsRequest struct {
 
 func (x *ListSkillsRequest) Reset() {
 	*x = ListSkillsRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[16]
+	mi := &file_openpact_v1_pact_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1550,7 @@ func (x *ListSkillsRequest) String() string {
 func (*ListSkillsRequest) ProtoMessage() {}
 
 func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[16]
+	mi := &file_openpact_v1_pact_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1563,7 @@ func (x *ListSkillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ListSkillsRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{16}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListSkillsRequest) GetPact() string {
@@ -1456,7 +1597,7 @@ type GetSkillContentRequest struct {
 
 func (x *GetSkillContentRequest) Reset() {
 	*x = GetSkillContentRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[17]
+	mi := &file_openpact_v1_pact_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1609,7 @@ func (x *GetSkillContentRequest) String() string {
 func (*GetSkillContentRequest) ProtoMessage() {}
 
 func (x *GetSkillContentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[17]
+	mi := &file_openpact_v1_pact_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1622,7 @@ func (x *GetSkillContentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSkillContentRequest.ProtoReflect.Descriptor instead.
 func (*GetSkillContentRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{17}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSkillContentRequest) GetPact() string {
@@ -1512,7 +1653,7 @@ type SkillContent struct {
 
 func (x *SkillContent) Reset() {
 	*x = SkillContent{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[18]
+	mi := &file_openpact_v1_pact_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1665,7 @@ func (x *SkillContent) String() string {
 func (*SkillContent) ProtoMessage() {}
 
 func (x *SkillContent) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[18]
+	mi := &file_openpact_v1_pact_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1678,7 @@ func (x *SkillContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SkillContent.ProtoReflect.Descriptor instead.
 func (*SkillContent) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{18}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SkillContent) GetId() string {
@@ -1593,7 +1734,7 @@ type InstallSkillRequest struct {
 
 func (x *InstallSkillRequest) Reset() {
 	*x = InstallSkillRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[19]
+	mi := &file_openpact_v1_pact_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1746,7 @@ func (x *InstallSkillRequest) String() string {
 func (*InstallSkillRequest) ProtoMessage() {}
 
 func (x *InstallSkillRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[19]
+	mi := &file_openpact_v1_pact_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1759,7 @@ func (x *InstallSkillRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallSkillRequest.ProtoReflect.Descriptor instead.
 func (*InstallSkillRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{19}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InstallSkillRequest) GetPact() string {
@@ -1658,7 +1799,7 @@ type InstalledSkill struct {
 
 func (x *InstalledSkill) Reset() {
 	*x = InstalledSkill{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[20]
+	mi := &file_openpact_v1_pact_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1811,7 @@ func (x *InstalledSkill) String() string {
 func (*InstalledSkill) ProtoMessage() {}
 
 func (x *InstalledSkill) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[20]
+	mi := &file_openpact_v1_pact_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1824,7 @@ func (x *InstalledSkill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstalledSkill.ProtoReflect.Descriptor instead.
 func (*InstalledSkill) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{20}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InstalledSkill) GetId() string {
@@ -1744,7 +1885,7 @@ type ListInstalledSkillsRequest struct {
 
 func (x *ListInstalledSkillsRequest) Reset() {
 	*x = ListInstalledSkillsRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[21]
+	mi := &file_openpact_v1_pact_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1897,7 @@ func (x *ListInstalledSkillsRequest) String() string {
 func (*ListInstalledSkillsRequest) ProtoMessage() {}
 
 func (x *ListInstalledSkillsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[21]
+	mi := &file_openpact_v1_pact_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1910,7 @@ func (x *ListInstalledSkillsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstalledSkillsRequest.ProtoReflect.Descriptor instead.
 func (*ListInstalledSkillsRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{21}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListInstalledSkillsRequest) GetPact() string {
@@ -1788,7 +1929,7 @@ type ListInstalledSkillsResponse struct {
 
 func (x *ListInstalledSkillsResponse) Reset() {
 	*x = ListInstalledSkillsResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[22]
+	mi := &file_openpact_v1_pact_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1941,7 @@ func (x *ListInstalledSkillsResponse) String() string {
 func (*ListInstalledSkillsResponse) ProtoMessage() {}
 
 func (x *ListInstalledSkillsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[22]
+	mi := &file_openpact_v1_pact_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1954,7 @@ func (x *ListInstalledSkillsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInstalledSkillsResponse.ProtoReflect.Descriptor instead.
 func (*ListInstalledSkillsResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{22}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListInstalledSkillsResponse) GetSkills() []*InstalledSkill {
@@ -1833,7 +1974,7 @@ type GetEntryRequest struct {
 
 func (x *GetEntryRequest) Reset() {
 	*x = GetEntryRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[23]
+	mi := &file_openpact_v1_pact_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1986,7 @@ func (x *GetEntryRequest) String() string {
 func (*GetEntryRequest) ProtoMessage() {}
 
 func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[23]
+	mi := &file_openpact_v1_pact_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1999,7 @@ func (x *GetEntryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntryRequest.ProtoReflect.Descriptor instead.
 func (*GetEntryRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{23}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetEntryRequest) GetPact() string {
@@ -1885,7 +2026,7 @@ type ReferencedByRequest struct {
 
 func (x *ReferencedByRequest) Reset() {
 	*x = ReferencedByRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[24]
+	mi := &file_openpact_v1_pact_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1897,7 +2038,7 @@ func (x *ReferencedByRequest) String() string {
 func (*ReferencedByRequest) ProtoMessage() {}
 
 func (x *ReferencedByRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[24]
+	mi := &file_openpact_v1_pact_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1910,7 +2051,7 @@ func (x *ReferencedByRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferencedByRequest.ProtoReflect.Descriptor instead.
 func (*ReferencedByRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{24}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReferencedByRequest) GetPact() string {
@@ -1936,7 +2077,7 @@ type ReferencedByResponse struct {
 
 func (x *ReferencedByResponse) Reset() {
 	*x = ReferencedByResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[25]
+	mi := &file_openpact_v1_pact_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2089,7 @@ func (x *ReferencedByResponse) String() string {
 func (*ReferencedByResponse) ProtoMessage() {}
 
 func (x *ReferencedByResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[25]
+	mi := &file_openpact_v1_pact_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2102,7 @@ func (x *ReferencedByResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferencedByResponse.ProtoReflect.Descriptor instead.
 func (*ReferencedByResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{25}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReferencedByResponse) GetEntries() []*Entry {
@@ -1990,7 +2131,7 @@ type ChangesRequest struct {
 
 func (x *ChangesRequest) Reset() {
 	*x = ChangesRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[26]
+	mi := &file_openpact_v1_pact_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2143,7 @@ func (x *ChangesRequest) String() string {
 func (*ChangesRequest) ProtoMessage() {}
 
 func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[26]
+	mi := &file_openpact_v1_pact_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2156,7 @@ func (x *ChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesRequest.ProtoReflect.Descriptor instead.
 func (*ChangesRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{26}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ChangesRequest) GetPact() string {
@@ -2071,7 +2212,7 @@ type ChangesResponse struct {
 
 func (x *ChangesResponse) Reset() {
 	*x = ChangesResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[27]
+	mi := &file_openpact_v1_pact_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2224,7 @@ func (x *ChangesResponse) String() string {
 func (*ChangesResponse) ProtoMessage() {}
 
 func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[27]
+	mi := &file_openpact_v1_pact_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2237,7 @@ func (x *ChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangesResponse.ProtoReflect.Descriptor instead.
 func (*ChangesResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{27}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ChangesResponse) GetEntries() []*Entry {
@@ -2132,7 +2273,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[28]
+	mi := &file_openpact_v1_pact_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2144,7 +2285,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[28]
+	mi := &file_openpact_v1_pact_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2157,7 +2298,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{28}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AddMemberRequest) GetPact() string {
@@ -2191,7 +2332,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[29]
+	mi := &file_openpact_v1_pact_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2344,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[29]
+	mi := &file_openpact_v1_pact_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2357,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{29}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveMemberRequest) GetPact() string {
@@ -2244,7 +2385,7 @@ type PromoteMemberRequest struct {
 
 func (x *PromoteMemberRequest) Reset() {
 	*x = PromoteMemberRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[30]
+	mi := &file_openpact_v1_pact_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2397,7 @@ func (x *PromoteMemberRequest) String() string {
 func (*PromoteMemberRequest) ProtoMessage() {}
 
 func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[30]
+	mi := &file_openpact_v1_pact_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2410,7 @@ func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteMemberRequest.ProtoReflect.Descriptor instead.
 func (*PromoteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{30}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PromoteMemberRequest) GetPact() string {
@@ -2304,7 +2445,7 @@ type MemberResponse struct {
 
 func (x *MemberResponse) Reset() {
 	*x = MemberResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[31]
+	mi := &file_openpact_v1_pact_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2457,7 @@ func (x *MemberResponse) String() string {
 func (*MemberResponse) ProtoMessage() {}
 
 func (x *MemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[31]
+	mi := &file_openpact_v1_pact_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2470,7 @@ func (x *MemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberResponse.ProtoReflect.Descriptor instead.
 func (*MemberResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{31}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MemberResponse) GetOk() bool {
@@ -2363,7 +2504,7 @@ type OptionalString struct {
 
 func (x *OptionalString) Reset() {
 	*x = OptionalString{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[32]
+	mi := &file_openpact_v1_pact_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2516,7 @@ func (x *OptionalString) String() string {
 func (*OptionalString) ProtoMessage() {}
 
 func (x *OptionalString) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[32]
+	mi := &file_openpact_v1_pact_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2529,7 @@ func (x *OptionalString) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OptionalString.ProtoReflect.Descriptor instead.
 func (*OptionalString) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{32}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OptionalString) GetValue() string {
@@ -2411,7 +2552,7 @@ type SetInfoRequest struct {
 
 func (x *SetInfoRequest) Reset() {
 	*x = SetInfoRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[33]
+	mi := &file_openpact_v1_pact_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2423,7 +2564,7 @@ func (x *SetInfoRequest) String() string {
 func (*SetInfoRequest) ProtoMessage() {}
 
 func (x *SetInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[33]
+	mi := &file_openpact_v1_pact_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2436,7 +2577,7 @@ func (x *SetInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInfoRequest.ProtoReflect.Descriptor instead.
 func (*SetInfoRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{33}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetInfoRequest) GetPact() string {
@@ -2479,7 +2620,7 @@ type SetInfoResponse struct {
 
 func (x *SetInfoResponse) Reset() {
 	*x = SetInfoResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[34]
+	mi := &file_openpact_v1_pact_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2491,7 +2632,7 @@ func (x *SetInfoResponse) String() string {
 func (*SetInfoResponse) ProtoMessage() {}
 
 func (x *SetInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[34]
+	mi := &file_openpact_v1_pact_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2504,7 +2645,7 @@ func (x *SetInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetInfoResponse.ProtoReflect.Descriptor instead.
 func (*SetInfoResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{34}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetInfoResponse) GetOk() bool {
@@ -2546,7 +2687,7 @@ type SetMeRequest struct {
 
 func (x *SetMeRequest) Reset() {
 	*x = SetMeRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[35]
+	mi := &file_openpact_v1_pact_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2558,7 +2699,7 @@ func (x *SetMeRequest) String() string {
 func (*SetMeRequest) ProtoMessage() {}
 
 func (x *SetMeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[35]
+	mi := &file_openpact_v1_pact_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2571,7 +2712,7 @@ func (x *SetMeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMeRequest.ProtoReflect.Descriptor instead.
 func (*SetMeRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{35}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetMeRequest) GetPact() string {
@@ -2598,7 +2739,7 @@ type SetMeResponse struct {
 
 func (x *SetMeResponse) Reset() {
 	*x = SetMeResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[36]
+	mi := &file_openpact_v1_pact_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2751,7 @@ func (x *SetMeResponse) String() string {
 func (*SetMeResponse) ProtoMessage() {}
 
 func (x *SetMeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[36]
+	mi := &file_openpact_v1_pact_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2764,7 @@ func (x *SetMeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMeResponse.ProtoReflect.Descriptor instead.
 func (*SetMeResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{36}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetMeResponse) GetOk() bool {
@@ -2652,7 +2793,7 @@ type MintInviteRequest struct {
 
 func (x *MintInviteRequest) Reset() {
 	*x = MintInviteRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[37]
+	mi := &file_openpact_v1_pact_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2805,7 @@ func (x *MintInviteRequest) String() string {
 func (*MintInviteRequest) ProtoMessage() {}
 
 func (x *MintInviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[37]
+	mi := &file_openpact_v1_pact_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2818,7 @@ func (x *MintInviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintInviteRequest.ProtoReflect.Descriptor instead.
 func (*MintInviteRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{37}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MintInviteRequest) GetPact() string {
@@ -2715,7 +2856,7 @@ type MintInviteResponse struct {
 
 func (x *MintInviteResponse) Reset() {
 	*x = MintInviteResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[38]
+	mi := &file_openpact_v1_pact_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +2868,7 @@ func (x *MintInviteResponse) String() string {
 func (*MintInviteResponse) ProtoMessage() {}
 
 func (x *MintInviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[38]
+	mi := &file_openpact_v1_pact_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +2881,7 @@ func (x *MintInviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintInviteResponse.ProtoReflect.Descriptor instead.
 func (*MintInviteResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{38}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MintInviteResponse) GetToken() string {
@@ -2780,7 +2921,7 @@ type ListInvitesRequest struct {
 
 func (x *ListInvitesRequest) Reset() {
 	*x = ListInvitesRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[39]
+	mi := &file_openpact_v1_pact_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2792,7 +2933,7 @@ func (x *ListInvitesRequest) String() string {
 func (*ListInvitesRequest) ProtoMessage() {}
 
 func (x *ListInvitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[39]
+	mi := &file_openpact_v1_pact_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2805,7 +2946,7 @@ func (x *ListInvitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitesRequest.ProtoReflect.Descriptor instead.
 func (*ListInvitesRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{39}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListInvitesRequest) GetPact() string {
@@ -2833,7 +2974,7 @@ type InviteSummary struct {
 
 func (x *InviteSummary) Reset() {
 	*x = InviteSummary{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[40]
+	mi := &file_openpact_v1_pact_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2845,7 +2986,7 @@ func (x *InviteSummary) String() string {
 func (*InviteSummary) ProtoMessage() {}
 
 func (x *InviteSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[40]
+	mi := &file_openpact_v1_pact_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2858,7 +2999,7 @@ func (x *InviteSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteSummary.ProtoReflect.Descriptor instead.
 func (*InviteSummary) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{40}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *InviteSummary) GetNonce() string {
@@ -2933,7 +3074,7 @@ type ListInvitesResponse struct {
 
 func (x *ListInvitesResponse) Reset() {
 	*x = ListInvitesResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[41]
+	mi := &file_openpact_v1_pact_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3086,7 @@ func (x *ListInvitesResponse) String() string {
 func (*ListInvitesResponse) ProtoMessage() {}
 
 func (x *ListInvitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[41]
+	mi := &file_openpact_v1_pact_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3099,7 @@ func (x *ListInvitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvitesResponse.ProtoReflect.Descriptor instead.
 func (*ListInvitesResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{41}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListInvitesResponse) GetInvites() []*InviteSummary {
@@ -2980,7 +3121,7 @@ type RevokeInviteRequest struct {
 
 func (x *RevokeInviteRequest) Reset() {
 	*x = RevokeInviteRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[42]
+	mi := &file_openpact_v1_pact_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2992,7 +3133,7 @@ func (x *RevokeInviteRequest) String() string {
 func (*RevokeInviteRequest) ProtoMessage() {}
 
 func (x *RevokeInviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[42]
+	mi := &file_openpact_v1_pact_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3005,7 +3146,7 @@ func (x *RevokeInviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInviteRequest.ProtoReflect.Descriptor instead.
 func (*RevokeInviteRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{42}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RevokeInviteRequest) GetPact() string {
@@ -3039,7 +3180,7 @@ type RevokeInviteResponse struct {
 
 func (x *RevokeInviteResponse) Reset() {
 	*x = RevokeInviteResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[43]
+	mi := &file_openpact_v1_pact_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3192,7 @@ func (x *RevokeInviteResponse) String() string {
 func (*RevokeInviteResponse) ProtoMessage() {}
 
 func (x *RevokeInviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[43]
+	mi := &file_openpact_v1_pact_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3205,7 @@ func (x *RevokeInviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeInviteResponse.ProtoReflect.Descriptor instead.
 func (*RevokeInviteResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{43}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RevokeInviteResponse) GetOk() bool {
@@ -3094,7 +3235,7 @@ type RedeemInviteRequest struct {
 
 func (x *RedeemInviteRequest) Reset() {
 	*x = RedeemInviteRequest{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[44]
+	mi := &file_openpact_v1_pact_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3247,7 @@ func (x *RedeemInviteRequest) String() string {
 func (*RedeemInviteRequest) ProtoMessage() {}
 
 func (x *RedeemInviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[44]
+	mi := &file_openpact_v1_pact_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3260,7 @@ func (x *RedeemInviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemInviteRequest.ProtoReflect.Descriptor instead.
 func (*RedeemInviteRequest) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{44}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RedeemInviteRequest) GetPact() string {
@@ -3160,7 +3301,7 @@ type RedeemInviteResponse struct {
 
 func (x *RedeemInviteResponse) Reset() {
 	*x = RedeemInviteResponse{}
-	mi := &file_openpact_v1_pact_proto_msgTypes[45]
+	mi := &file_openpact_v1_pact_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3172,7 +3313,7 @@ func (x *RedeemInviteResponse) String() string {
 func (*RedeemInviteResponse) ProtoMessage() {}
 
 func (x *RedeemInviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_openpact_v1_pact_proto_msgTypes[45]
+	mi := &file_openpact_v1_pact_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3185,7 +3326,7 @@ func (x *RedeemInviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemInviteResponse.ProtoReflect.Descriptor instead.
 func (*RedeemInviteResponse) Descriptor() ([]byte, []int) {
-	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{45}
+	return file_openpact_v1_pact_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RedeemInviteResponse) GetOk() bool {
@@ -3208,7 +3349,7 @@ const file_openpact_v1_pact_proto_rawDesc = "" +
 	"\n" +
 	"\x16openpact/v1/pact.proto\x12\vopenpact.v1\x1a\x18openpact/v1/common.proto\"'\n" +
 	"\x11PactStatusRequest\x12\x12\n" +
-	"\x04pact\x18\x01 \x01(\tR\x04pact\"\x91\x05\n" +
+	"\x04pact\x18\x01 \x01(\tR\x04pact\"\x85\x06\n" +
 	"\n" +
 	"PactStatus\x12\x17\n" +
 	"\apact_id\x18\x01 \x01(\tR\x06pactId\x12\x14\n" +
@@ -3236,12 +3377,28 @@ const file_openpact_v1_pact_proto_rawDesc = "" +
 	"\x06stored\x18\x12 \x01(\x04R\x06stored\x12\x1d\n" +
 	"\n" +
 	"is_current\x18\x13 \x01(\bR\tisCurrent\x12\x19\n" +
-	"\bdata_dir\x18\x14 \x01(\tR\adataDirB\f\n" +
+	"\bdata_dir\x18\x14 \x01(\tR\adataDir\x12\x1f\n" +
+	"\vview_digest\x18\x15 \x01(\tR\n" +
+	"viewDigest\x12!\n" +
+	"\forder_digest\x18\x16 \x01(\tR\vorderDigest\x12.\n" +
+	"\x05peers\x18\x17 \x03(\v2\x18.openpact.v1.PeerSessionR\x05peersB\f\n" +
 	"\n" +
 	"_pact_nameB\x0f\n" +
 	"\r_pact_purposeB\x0f\n" +
 	"\r_display_nameB\a\n" +
-	"\x05_role\"O\n" +
+	"\x05_role\"\xfe\x01\n" +
+	"\vPeerSession\x12\x1d\n" +
+	"\n" +
+	"remote_key\x18\x01 \x01(\tR\tremoteKey\x12\x1d\n" +
+	"\n" +
+	"member_key\x18\x02 \x01(\tR\tmemberKey\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1a\n" +
+	"\boutbound\x18\x04 \x01(\bR\boutbound\x12\x16\n" +
+	"\x06pulled\x18\x05 \x01(\x04R\x06pulled\x12\x16\n" +
+	"\x06served\x18\x06 \x01(\x04R\x06served\x12\x19\n" +
+	"\bbytes_in\x18\a \x01(\x04R\abytesIn\x12\x1b\n" +
+	"\tbytes_out\x18\b \x01(\x04R\bbytesOut\x12\x13\n" +
+	"\x05up_ms\x18\t \x01(\x04R\x04upMs\"O\n" +
 	"\x11ListAgentsRequest\x12\x12\n" +
 	"\x04pact\x18\x01 \x01(\tR\x04pact\x12\x1b\n" +
 	"\x06online\x18\x02 \x01(\bH\x00R\x06online\x88\x01\x01B\t\n" +
@@ -3551,141 +3708,143 @@ func file_openpact_v1_pact_proto_rawDescGZIP() []byte {
 }
 
 var file_openpact_v1_pact_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_openpact_v1_pact_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_openpact_v1_pact_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_openpact_v1_pact_proto_goTypes = []any{
 	(Wait)(0),                           // 0: openpact.v1.Wait
 	(*PactStatusRequest)(nil),           // 1: openpact.v1.PactStatusRequest
 	(*PactStatus)(nil),                  // 2: openpact.v1.PactStatus
-	(*ListAgentsRequest)(nil),           // 3: openpact.v1.ListAgentsRequest
-	(*Agent)(nil),                       // 4: openpact.v1.Agent
-	(*ListAgentsResponse)(nil),          // 5: openpact.v1.ListAgentsResponse
-	(*CreateKnowledgeRequest)(nil),      // 6: openpact.v1.CreateKnowledgeRequest
-	(*ListKnowledgeRequest)(nil),        // 7: openpact.v1.ListKnowledgeRequest
-	(*PostMessageRequest)(nil),          // 8: openpact.v1.PostMessageRequest
-	(*ListMessagesRequest)(nil),         // 9: openpact.v1.ListMessagesRequest
-	(*CreateTaskRequest)(nil),           // 10: openpact.v1.CreateTaskRequest
-	(*TaskState)(nil),                   // 11: openpact.v1.TaskState
-	(*ListTasksRequest)(nil),            // 12: openpact.v1.ListTasksRequest
-	(*TaskPage)(nil),                    // 13: openpact.v1.TaskPage
-	(*GetTaskRequest)(nil),              // 14: openpact.v1.GetTaskRequest
-	(*TaskActionRequest)(nil),           // 15: openpact.v1.TaskActionRequest
-	(*PublishSkillRequest)(nil),         // 16: openpact.v1.PublishSkillRequest
-	(*ListSkillsRequest)(nil),           // 17: openpact.v1.ListSkillsRequest
-	(*GetSkillContentRequest)(nil),      // 18: openpact.v1.GetSkillContentRequest
-	(*SkillContent)(nil),                // 19: openpact.v1.SkillContent
-	(*InstallSkillRequest)(nil),         // 20: openpact.v1.InstallSkillRequest
-	(*InstalledSkill)(nil),              // 21: openpact.v1.InstalledSkill
-	(*ListInstalledSkillsRequest)(nil),  // 22: openpact.v1.ListInstalledSkillsRequest
-	(*ListInstalledSkillsResponse)(nil), // 23: openpact.v1.ListInstalledSkillsResponse
-	(*GetEntryRequest)(nil),             // 24: openpact.v1.GetEntryRequest
-	(*ReferencedByRequest)(nil),         // 25: openpact.v1.ReferencedByRequest
-	(*ReferencedByResponse)(nil),        // 26: openpact.v1.ReferencedByResponse
-	(*ChangesRequest)(nil),              // 27: openpact.v1.ChangesRequest
-	(*ChangesResponse)(nil),             // 28: openpact.v1.ChangesResponse
-	(*AddMemberRequest)(nil),            // 29: openpact.v1.AddMemberRequest
-	(*RemoveMemberRequest)(nil),         // 30: openpact.v1.RemoveMemberRequest
-	(*PromoteMemberRequest)(nil),        // 31: openpact.v1.PromoteMemberRequest
-	(*MemberResponse)(nil),              // 32: openpact.v1.MemberResponse
-	(*OptionalString)(nil),              // 33: openpact.v1.OptionalString
-	(*SetInfoRequest)(nil),              // 34: openpact.v1.SetInfoRequest
-	(*SetInfoResponse)(nil),             // 35: openpact.v1.SetInfoResponse
-	(*SetMeRequest)(nil),                // 36: openpact.v1.SetMeRequest
-	(*SetMeResponse)(nil),               // 37: openpact.v1.SetMeResponse
-	(*MintInviteRequest)(nil),           // 38: openpact.v1.MintInviteRequest
-	(*MintInviteResponse)(nil),          // 39: openpact.v1.MintInviteResponse
-	(*ListInvitesRequest)(nil),          // 40: openpact.v1.ListInvitesRequest
-	(*InviteSummary)(nil),               // 41: openpact.v1.InviteSummary
-	(*ListInvitesResponse)(nil),         // 42: openpact.v1.ListInvitesResponse
-	(*RevokeInviteRequest)(nil),         // 43: openpact.v1.RevokeInviteRequest
-	(*RevokeInviteResponse)(nil),        // 44: openpact.v1.RevokeInviteResponse
-	(*RedeemInviteRequest)(nil),         // 45: openpact.v1.RedeemInviteRequest
-	(*RedeemInviteResponse)(nil),        // 46: openpact.v1.RedeemInviteResponse
-	(*PageRequest)(nil),                 // 47: openpact.v1.PageRequest
-	(*Entry)(nil),                       // 48: openpact.v1.Entry
-	(EntryType)(0),                      // 49: openpact.v1.EntryType
-	(*EntryPage)(nil),                   // 50: openpact.v1.EntryPage
+	(*PeerSession)(nil),                 // 3: openpact.v1.PeerSession
+	(*ListAgentsRequest)(nil),           // 4: openpact.v1.ListAgentsRequest
+	(*Agent)(nil),                       // 5: openpact.v1.Agent
+	(*ListAgentsResponse)(nil),          // 6: openpact.v1.ListAgentsResponse
+	(*CreateKnowledgeRequest)(nil),      // 7: openpact.v1.CreateKnowledgeRequest
+	(*ListKnowledgeRequest)(nil),        // 8: openpact.v1.ListKnowledgeRequest
+	(*PostMessageRequest)(nil),          // 9: openpact.v1.PostMessageRequest
+	(*ListMessagesRequest)(nil),         // 10: openpact.v1.ListMessagesRequest
+	(*CreateTaskRequest)(nil),           // 11: openpact.v1.CreateTaskRequest
+	(*TaskState)(nil),                   // 12: openpact.v1.TaskState
+	(*ListTasksRequest)(nil),            // 13: openpact.v1.ListTasksRequest
+	(*TaskPage)(nil),                    // 14: openpact.v1.TaskPage
+	(*GetTaskRequest)(nil),              // 15: openpact.v1.GetTaskRequest
+	(*TaskActionRequest)(nil),           // 16: openpact.v1.TaskActionRequest
+	(*PublishSkillRequest)(nil),         // 17: openpact.v1.PublishSkillRequest
+	(*ListSkillsRequest)(nil),           // 18: openpact.v1.ListSkillsRequest
+	(*GetSkillContentRequest)(nil),      // 19: openpact.v1.GetSkillContentRequest
+	(*SkillContent)(nil),                // 20: openpact.v1.SkillContent
+	(*InstallSkillRequest)(nil),         // 21: openpact.v1.InstallSkillRequest
+	(*InstalledSkill)(nil),              // 22: openpact.v1.InstalledSkill
+	(*ListInstalledSkillsRequest)(nil),  // 23: openpact.v1.ListInstalledSkillsRequest
+	(*ListInstalledSkillsResponse)(nil), // 24: openpact.v1.ListInstalledSkillsResponse
+	(*GetEntryRequest)(nil),             // 25: openpact.v1.GetEntryRequest
+	(*ReferencedByRequest)(nil),         // 26: openpact.v1.ReferencedByRequest
+	(*ReferencedByResponse)(nil),        // 27: openpact.v1.ReferencedByResponse
+	(*ChangesRequest)(nil),              // 28: openpact.v1.ChangesRequest
+	(*ChangesResponse)(nil),             // 29: openpact.v1.ChangesResponse
+	(*AddMemberRequest)(nil),            // 30: openpact.v1.AddMemberRequest
+	(*RemoveMemberRequest)(nil),         // 31: openpact.v1.RemoveMemberRequest
+	(*PromoteMemberRequest)(nil),        // 32: openpact.v1.PromoteMemberRequest
+	(*MemberResponse)(nil),              // 33: openpact.v1.MemberResponse
+	(*OptionalString)(nil),              // 34: openpact.v1.OptionalString
+	(*SetInfoRequest)(nil),              // 35: openpact.v1.SetInfoRequest
+	(*SetInfoResponse)(nil),             // 36: openpact.v1.SetInfoResponse
+	(*SetMeRequest)(nil),                // 37: openpact.v1.SetMeRequest
+	(*SetMeResponse)(nil),               // 38: openpact.v1.SetMeResponse
+	(*MintInviteRequest)(nil),           // 39: openpact.v1.MintInviteRequest
+	(*MintInviteResponse)(nil),          // 40: openpact.v1.MintInviteResponse
+	(*ListInvitesRequest)(nil),          // 41: openpact.v1.ListInvitesRequest
+	(*InviteSummary)(nil),               // 42: openpact.v1.InviteSummary
+	(*ListInvitesResponse)(nil),         // 43: openpact.v1.ListInvitesResponse
+	(*RevokeInviteRequest)(nil),         // 44: openpact.v1.RevokeInviteRequest
+	(*RevokeInviteResponse)(nil),        // 45: openpact.v1.RevokeInviteResponse
+	(*RedeemInviteRequest)(nil),         // 46: openpact.v1.RedeemInviteRequest
+	(*RedeemInviteResponse)(nil),        // 47: openpact.v1.RedeemInviteResponse
+	(*PageRequest)(nil),                 // 48: openpact.v1.PageRequest
+	(*Entry)(nil),                       // 49: openpact.v1.Entry
+	(EntryType)(0),                      // 50: openpact.v1.EntryType
+	(*EntryPage)(nil),                   // 51: openpact.v1.EntryPage
 }
 var file_openpact_v1_pact_proto_depIdxs = []int32{
-	4,  // 0: openpact.v1.ListAgentsResponse.agents:type_name -> openpact.v1.Agent
-	47, // 1: openpact.v1.ListKnowledgeRequest.page:type_name -> openpact.v1.PageRequest
-	47, // 2: openpact.v1.ListMessagesRequest.page:type_name -> openpact.v1.PageRequest
-	48, // 3: openpact.v1.TaskState.history:type_name -> openpact.v1.Entry
-	47, // 4: openpact.v1.ListTasksRequest.page:type_name -> openpact.v1.PageRequest
-	11, // 5: openpact.v1.TaskPage.tasks:type_name -> openpact.v1.TaskState
-	0,  // 6: openpact.v1.TaskActionRequest.wait:type_name -> openpact.v1.Wait
-	47, // 7: openpact.v1.ListSkillsRequest.page:type_name -> openpact.v1.PageRequest
-	21, // 8: openpact.v1.ListInstalledSkillsResponse.skills:type_name -> openpact.v1.InstalledSkill
-	48, // 9: openpact.v1.ReferencedByResponse.entries:type_name -> openpact.v1.Entry
-	49, // 10: openpact.v1.ChangesRequest.type:type_name -> openpact.v1.EntryType
-	48, // 11: openpact.v1.ChangesResponse.entries:type_name -> openpact.v1.Entry
-	33, // 12: openpact.v1.SetInfoRequest.name:type_name -> openpact.v1.OptionalString
-	33, // 13: openpact.v1.SetInfoRequest.purpose:type_name -> openpact.v1.OptionalString
-	41, // 14: openpact.v1.ListInvitesResponse.invites:type_name -> openpact.v1.InviteSummary
-	1,  // 15: openpact.v1.Pact.Status:input_type -> openpact.v1.PactStatusRequest
-	3,  // 16: openpact.v1.Pact.ListAgents:input_type -> openpact.v1.ListAgentsRequest
-	6,  // 17: openpact.v1.Pact.CreateKnowledge:input_type -> openpact.v1.CreateKnowledgeRequest
-	7,  // 18: openpact.v1.Pact.ListKnowledge:input_type -> openpact.v1.ListKnowledgeRequest
-	8,  // 19: openpact.v1.Pact.PostMessage:input_type -> openpact.v1.PostMessageRequest
-	9,  // 20: openpact.v1.Pact.ListMessages:input_type -> openpact.v1.ListMessagesRequest
-	10, // 21: openpact.v1.Pact.CreateTask:input_type -> openpact.v1.CreateTaskRequest
-	12, // 22: openpact.v1.Pact.ListTasks:input_type -> openpact.v1.ListTasksRequest
-	14, // 23: openpact.v1.Pact.GetTask:input_type -> openpact.v1.GetTaskRequest
-	15, // 24: openpact.v1.Pact.ClaimTask:input_type -> openpact.v1.TaskActionRequest
-	15, // 25: openpact.v1.Pact.CompleteTask:input_type -> openpact.v1.TaskActionRequest
-	15, // 26: openpact.v1.Pact.ReleaseTask:input_type -> openpact.v1.TaskActionRequest
-	16, // 27: openpact.v1.Pact.PublishSkill:input_type -> openpact.v1.PublishSkillRequest
-	17, // 28: openpact.v1.Pact.ListSkills:input_type -> openpact.v1.ListSkillsRequest
-	18, // 29: openpact.v1.Pact.GetSkillContent:input_type -> openpact.v1.GetSkillContentRequest
-	20, // 30: openpact.v1.Pact.InstallSkill:input_type -> openpact.v1.InstallSkillRequest
-	22, // 31: openpact.v1.Pact.ListInstalledSkills:input_type -> openpact.v1.ListInstalledSkillsRequest
-	24, // 32: openpact.v1.Pact.GetEntry:input_type -> openpact.v1.GetEntryRequest
-	25, // 33: openpact.v1.Pact.ReferencedBy:input_type -> openpact.v1.ReferencedByRequest
-	27, // 34: openpact.v1.Pact.Changes:input_type -> openpact.v1.ChangesRequest
-	29, // 35: openpact.v1.Pact.AddMember:input_type -> openpact.v1.AddMemberRequest
-	30, // 36: openpact.v1.Pact.RemoveMember:input_type -> openpact.v1.RemoveMemberRequest
-	31, // 37: openpact.v1.Pact.PromoteMember:input_type -> openpact.v1.PromoteMemberRequest
-	31, // 38: openpact.v1.Pact.AdminRemove:input_type -> openpact.v1.PromoteMemberRequest
-	34, // 39: openpact.v1.Pact.SetInfo:input_type -> openpact.v1.SetInfoRequest
-	36, // 40: openpact.v1.Pact.SetMe:input_type -> openpact.v1.SetMeRequest
-	38, // 41: openpact.v1.Pact.MintInvite:input_type -> openpact.v1.MintInviteRequest
-	40, // 42: openpact.v1.Pact.ListInvites:input_type -> openpact.v1.ListInvitesRequest
-	43, // 43: openpact.v1.Pact.RevokeInvite:input_type -> openpact.v1.RevokeInviteRequest
-	45, // 44: openpact.v1.Pact.RedeemInvite:input_type -> openpact.v1.RedeemInviteRequest
-	2,  // 45: openpact.v1.Pact.Status:output_type -> openpact.v1.PactStatus
-	5,  // 46: openpact.v1.Pact.ListAgents:output_type -> openpact.v1.ListAgentsResponse
-	48, // 47: openpact.v1.Pact.CreateKnowledge:output_type -> openpact.v1.Entry
-	50, // 48: openpact.v1.Pact.ListKnowledge:output_type -> openpact.v1.EntryPage
-	48, // 49: openpact.v1.Pact.PostMessage:output_type -> openpact.v1.Entry
-	50, // 50: openpact.v1.Pact.ListMessages:output_type -> openpact.v1.EntryPage
-	11, // 51: openpact.v1.Pact.CreateTask:output_type -> openpact.v1.TaskState
-	13, // 52: openpact.v1.Pact.ListTasks:output_type -> openpact.v1.TaskPage
-	11, // 53: openpact.v1.Pact.GetTask:output_type -> openpact.v1.TaskState
-	11, // 54: openpact.v1.Pact.ClaimTask:output_type -> openpact.v1.TaskState
-	11, // 55: openpact.v1.Pact.CompleteTask:output_type -> openpact.v1.TaskState
-	11, // 56: openpact.v1.Pact.ReleaseTask:output_type -> openpact.v1.TaskState
-	48, // 57: openpact.v1.Pact.PublishSkill:output_type -> openpact.v1.Entry
-	50, // 58: openpact.v1.Pact.ListSkills:output_type -> openpact.v1.EntryPage
-	19, // 59: openpact.v1.Pact.GetSkillContent:output_type -> openpact.v1.SkillContent
-	21, // 60: openpact.v1.Pact.InstallSkill:output_type -> openpact.v1.InstalledSkill
-	23, // 61: openpact.v1.Pact.ListInstalledSkills:output_type -> openpact.v1.ListInstalledSkillsResponse
-	48, // 62: openpact.v1.Pact.GetEntry:output_type -> openpact.v1.Entry
-	26, // 63: openpact.v1.Pact.ReferencedBy:output_type -> openpact.v1.ReferencedByResponse
-	28, // 64: openpact.v1.Pact.Changes:output_type -> openpact.v1.ChangesResponse
-	32, // 65: openpact.v1.Pact.AddMember:output_type -> openpact.v1.MemberResponse
-	32, // 66: openpact.v1.Pact.RemoveMember:output_type -> openpact.v1.MemberResponse
-	32, // 67: openpact.v1.Pact.PromoteMember:output_type -> openpact.v1.MemberResponse
-	32, // 68: openpact.v1.Pact.AdminRemove:output_type -> openpact.v1.MemberResponse
-	35, // 69: openpact.v1.Pact.SetInfo:output_type -> openpact.v1.SetInfoResponse
-	37, // 70: openpact.v1.Pact.SetMe:output_type -> openpact.v1.SetMeResponse
-	39, // 71: openpact.v1.Pact.MintInvite:output_type -> openpact.v1.MintInviteResponse
-	42, // 72: openpact.v1.Pact.ListInvites:output_type -> openpact.v1.ListInvitesResponse
-	44, // 73: openpact.v1.Pact.RevokeInvite:output_type -> openpact.v1.RevokeInviteResponse
-	46, // 74: openpact.v1.Pact.RedeemInvite:output_type -> openpact.v1.RedeemInviteResponse
-	45, // [45:75] is the sub-list for method output_type
-	15, // [15:45] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	3,  // 0: openpact.v1.PactStatus.peers:type_name -> openpact.v1.PeerSession
+	5,  // 1: openpact.v1.ListAgentsResponse.agents:type_name -> openpact.v1.Agent
+	48, // 2: openpact.v1.ListKnowledgeRequest.page:type_name -> openpact.v1.PageRequest
+	48, // 3: openpact.v1.ListMessagesRequest.page:type_name -> openpact.v1.PageRequest
+	49, // 4: openpact.v1.TaskState.history:type_name -> openpact.v1.Entry
+	48, // 5: openpact.v1.ListTasksRequest.page:type_name -> openpact.v1.PageRequest
+	12, // 6: openpact.v1.TaskPage.tasks:type_name -> openpact.v1.TaskState
+	0,  // 7: openpact.v1.TaskActionRequest.wait:type_name -> openpact.v1.Wait
+	48, // 8: openpact.v1.ListSkillsRequest.page:type_name -> openpact.v1.PageRequest
+	22, // 9: openpact.v1.ListInstalledSkillsResponse.skills:type_name -> openpact.v1.InstalledSkill
+	49, // 10: openpact.v1.ReferencedByResponse.entries:type_name -> openpact.v1.Entry
+	50, // 11: openpact.v1.ChangesRequest.type:type_name -> openpact.v1.EntryType
+	49, // 12: openpact.v1.ChangesResponse.entries:type_name -> openpact.v1.Entry
+	34, // 13: openpact.v1.SetInfoRequest.name:type_name -> openpact.v1.OptionalString
+	34, // 14: openpact.v1.SetInfoRequest.purpose:type_name -> openpact.v1.OptionalString
+	42, // 15: openpact.v1.ListInvitesResponse.invites:type_name -> openpact.v1.InviteSummary
+	1,  // 16: openpact.v1.Pact.Status:input_type -> openpact.v1.PactStatusRequest
+	4,  // 17: openpact.v1.Pact.ListAgents:input_type -> openpact.v1.ListAgentsRequest
+	7,  // 18: openpact.v1.Pact.CreateKnowledge:input_type -> openpact.v1.CreateKnowledgeRequest
+	8,  // 19: openpact.v1.Pact.ListKnowledge:input_type -> openpact.v1.ListKnowledgeRequest
+	9,  // 20: openpact.v1.Pact.PostMessage:input_type -> openpact.v1.PostMessageRequest
+	10, // 21: openpact.v1.Pact.ListMessages:input_type -> openpact.v1.ListMessagesRequest
+	11, // 22: openpact.v1.Pact.CreateTask:input_type -> openpact.v1.CreateTaskRequest
+	13, // 23: openpact.v1.Pact.ListTasks:input_type -> openpact.v1.ListTasksRequest
+	15, // 24: openpact.v1.Pact.GetTask:input_type -> openpact.v1.GetTaskRequest
+	16, // 25: openpact.v1.Pact.ClaimTask:input_type -> openpact.v1.TaskActionRequest
+	16, // 26: openpact.v1.Pact.CompleteTask:input_type -> openpact.v1.TaskActionRequest
+	16, // 27: openpact.v1.Pact.ReleaseTask:input_type -> openpact.v1.TaskActionRequest
+	17, // 28: openpact.v1.Pact.PublishSkill:input_type -> openpact.v1.PublishSkillRequest
+	18, // 29: openpact.v1.Pact.ListSkills:input_type -> openpact.v1.ListSkillsRequest
+	19, // 30: openpact.v1.Pact.GetSkillContent:input_type -> openpact.v1.GetSkillContentRequest
+	21, // 31: openpact.v1.Pact.InstallSkill:input_type -> openpact.v1.InstallSkillRequest
+	23, // 32: openpact.v1.Pact.ListInstalledSkills:input_type -> openpact.v1.ListInstalledSkillsRequest
+	25, // 33: openpact.v1.Pact.GetEntry:input_type -> openpact.v1.GetEntryRequest
+	26, // 34: openpact.v1.Pact.ReferencedBy:input_type -> openpact.v1.ReferencedByRequest
+	28, // 35: openpact.v1.Pact.Changes:input_type -> openpact.v1.ChangesRequest
+	30, // 36: openpact.v1.Pact.AddMember:input_type -> openpact.v1.AddMemberRequest
+	31, // 37: openpact.v1.Pact.RemoveMember:input_type -> openpact.v1.RemoveMemberRequest
+	32, // 38: openpact.v1.Pact.PromoteMember:input_type -> openpact.v1.PromoteMemberRequest
+	32, // 39: openpact.v1.Pact.AdminRemove:input_type -> openpact.v1.PromoteMemberRequest
+	35, // 40: openpact.v1.Pact.SetInfo:input_type -> openpact.v1.SetInfoRequest
+	37, // 41: openpact.v1.Pact.SetMe:input_type -> openpact.v1.SetMeRequest
+	39, // 42: openpact.v1.Pact.MintInvite:input_type -> openpact.v1.MintInviteRequest
+	41, // 43: openpact.v1.Pact.ListInvites:input_type -> openpact.v1.ListInvitesRequest
+	44, // 44: openpact.v1.Pact.RevokeInvite:input_type -> openpact.v1.RevokeInviteRequest
+	46, // 45: openpact.v1.Pact.RedeemInvite:input_type -> openpact.v1.RedeemInviteRequest
+	2,  // 46: openpact.v1.Pact.Status:output_type -> openpact.v1.PactStatus
+	6,  // 47: openpact.v1.Pact.ListAgents:output_type -> openpact.v1.ListAgentsResponse
+	49, // 48: openpact.v1.Pact.CreateKnowledge:output_type -> openpact.v1.Entry
+	51, // 49: openpact.v1.Pact.ListKnowledge:output_type -> openpact.v1.EntryPage
+	49, // 50: openpact.v1.Pact.PostMessage:output_type -> openpact.v1.Entry
+	51, // 51: openpact.v1.Pact.ListMessages:output_type -> openpact.v1.EntryPage
+	12, // 52: openpact.v1.Pact.CreateTask:output_type -> openpact.v1.TaskState
+	14, // 53: openpact.v1.Pact.ListTasks:output_type -> openpact.v1.TaskPage
+	12, // 54: openpact.v1.Pact.GetTask:output_type -> openpact.v1.TaskState
+	12, // 55: openpact.v1.Pact.ClaimTask:output_type -> openpact.v1.TaskState
+	12, // 56: openpact.v1.Pact.CompleteTask:output_type -> openpact.v1.TaskState
+	12, // 57: openpact.v1.Pact.ReleaseTask:output_type -> openpact.v1.TaskState
+	49, // 58: openpact.v1.Pact.PublishSkill:output_type -> openpact.v1.Entry
+	51, // 59: openpact.v1.Pact.ListSkills:output_type -> openpact.v1.EntryPage
+	20, // 60: openpact.v1.Pact.GetSkillContent:output_type -> openpact.v1.SkillContent
+	22, // 61: openpact.v1.Pact.InstallSkill:output_type -> openpact.v1.InstalledSkill
+	24, // 62: openpact.v1.Pact.ListInstalledSkills:output_type -> openpact.v1.ListInstalledSkillsResponse
+	49, // 63: openpact.v1.Pact.GetEntry:output_type -> openpact.v1.Entry
+	27, // 64: openpact.v1.Pact.ReferencedBy:output_type -> openpact.v1.ReferencedByResponse
+	29, // 65: openpact.v1.Pact.Changes:output_type -> openpact.v1.ChangesResponse
+	33, // 66: openpact.v1.Pact.AddMember:output_type -> openpact.v1.MemberResponse
+	33, // 67: openpact.v1.Pact.RemoveMember:output_type -> openpact.v1.MemberResponse
+	33, // 68: openpact.v1.Pact.PromoteMember:output_type -> openpact.v1.MemberResponse
+	33, // 69: openpact.v1.Pact.AdminRemove:output_type -> openpact.v1.MemberResponse
+	36, // 70: openpact.v1.Pact.SetInfo:output_type -> openpact.v1.SetInfoResponse
+	38, // 71: openpact.v1.Pact.SetMe:output_type -> openpact.v1.SetMeResponse
+	40, // 72: openpact.v1.Pact.MintInvite:output_type -> openpact.v1.MintInviteResponse
+	43, // 73: openpact.v1.Pact.ListInvites:output_type -> openpact.v1.ListInvitesResponse
+	45, // 74: openpact.v1.Pact.RevokeInvite:output_type -> openpact.v1.RevokeInviteResponse
+	47, // 75: openpact.v1.Pact.RedeemInvite:output_type -> openpact.v1.RedeemInviteResponse
+	46, // [46:76] is the sub-list for method output_type
+	16, // [16:46] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_openpact_v1_pact_proto_init() }
@@ -3695,9 +3854,8 @@ func file_openpact_v1_pact_proto_init() {
 	}
 	file_openpact_v1_common_proto_init()
 	file_openpact_v1_pact_proto_msgTypes[1].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[2].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[3].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[5].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[4].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[6].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[7].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[8].OneofWrappers = []any{}
@@ -3705,25 +3863,26 @@ func file_openpact_v1_pact_proto_init() {
 	file_openpact_v1_pact_proto_msgTypes[10].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[11].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[12].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[14].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[13].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[15].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[16].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[26].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[17].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[27].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[31].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[28].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[32].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[33].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[34].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[35].OneofWrappers = []any{}
 	file_openpact_v1_pact_proto_msgTypes[36].OneofWrappers = []any{}
-	file_openpact_v1_pact_proto_msgTypes[40].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[37].OneofWrappers = []any{}
+	file_openpact_v1_pact_proto_msgTypes[41].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_openpact_v1_pact_proto_rawDesc), len(file_openpact_v1_pact_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

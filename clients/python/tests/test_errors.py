@@ -269,7 +269,6 @@ LIVE: dict[str, list[Case]] = {
     "INVITE_REVOKED": [redeem_revoked],
     "INVITE_WRONG_PACT": [redeem_elsewhere],
     "NOT_SUPPORTED_YET": [
-        lambda c: lambda: c.join_pact("ab" * 32),
         lambda c: raw(
             c,
             lambda: c.pact.PromoteMember(

@@ -299,13 +299,19 @@ export class OpenPact {
         const input = DeletePactRequest.create({ pact, confirm: opts.confirm ?? pact });
         return this.#call(() => this.host.deletePact(input));
     }
-    /** Joins another daemon's pact with an invite token. */
+    /**
+     * Joins another daemon's pact. With `key` alone the pact is added with no role; with an
+     * invite `token` (`key` may be empty) the daemon redeems it at an indexer over QUIC and
+     * answers once it is a member (waiting up to `timeoutMs`, 0 for 30 s).
+     */
     joinPact(req: {
-        key: string;
+        key?: string;
         alias?: string;
         displayName?: string;
         pactName?: string;
         pactPurpose?: string;
+        token?: string;
+        timeoutMs?: number;
         confirm?: boolean;
     }): Promise<JoinPactResponse> {
         const input = JoinPactRequest.create(defined({ ...req, confirm: req.confirm ?? true }));

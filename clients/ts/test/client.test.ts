@@ -436,7 +436,11 @@ describe("errors arrive as their classes", () => {
     add("a token that is none", InviteBadShapeError, "INVITE_BAD_SHAPE", 400, () =>
         op.redeemInvite({ token: "thisisnotatoken", writerKey: memberKey() }),
     );
-    add("joining (a later release)", NotSupportedYetError, "NOT_SUPPORTED_YET", 409, () => op.joinPact({ key: "x".repeat(20) }));
+    add("promoting (a later release)", NotSupportedYetError, "NOT_SUPPORTED_YET", 409, () =>
+        op.pact.promoteMember({ pact: "main", key: memberKey(), confirm: true }).response.catch((e) => {
+            throw toError(e);
+        }),
+    );
     add("removing the only indexer", LastIndexerError, "LAST_INDEXER", 409, async () => {
         const key = (await op.pactStatus()).publicKey;
         return op.pact.adminRemove({ pact: "main", key, confirm: true }).response.catch((e) => {

@@ -142,6 +142,7 @@ pub struct Join {
     pact_name: Option<String>,
     pact_purpose: Option<String>,
     confirm: bool,
+    token: Option<String>,
 }
 
 impl Schema for Join {
@@ -152,11 +153,12 @@ impl Schema for Join {
         Prop::opt("display_name", Rule::nullable(64)),
         Prop::opt("pact_name", Rule::nullable(64)),
         Prop::opt("pact_purpose", Rule::nullable(200)),
+        Prop::opt("token", Rule::str(8, 4096)),
     ];
 }
 
-/// `POST /v1/pacts/join`: joining arrives with peer sync; until then the daemon answers
-/// `NOT_SUPPORTED_YET` after the confirmation.
+/// `POST /v1/pacts/join`: adds the pact; with `token` (this project's addition) it also
+/// redeems the invite at an indexer and answers once this daemon is a member.
 pub async fn join<S: Plane>(State(st): State<AppState<S>>, b: Body<Join>) -> ApiResult<Response> {
     let f = b.fields;
     let r = answer(
@@ -168,6 +170,8 @@ pub async fn join<S: Plane>(State(st): State<AppState<S>>, b: Body<Join>) -> Api
                 pact_name: f.pact_name,
                 pact_purpose: f.pact_purpose,
                 confirm: f.confirm,
+                token: f.token,
+                timeout_ms: 0,
             }))
             .await,
     )?;
@@ -178,6 +182,7 @@ pub async fn join<S: Plane>(State(st): State<AppState<S>>, b: Body<Join>) -> Api
         "pact_name": r.pact_name,
         "pact_purpose": r.pact_purpose,
         "role": r.role,
+        "public_key": r.public_key,
     }))
 }
 

@@ -60,7 +60,7 @@ pub const ROUTES: &[Route] = &[
     body::<Join>(route(
         "POST",
         "/v1/pacts/join",
-        "Join another daemon's pact (not yet: NOT_SUPPORTED_YET).",
+        "Join another daemon's pact: by key (no role until an invite is redeemed), or with an invite `token`, redeemed at an indexer over QUIC, answering once this daemon is a member.",
     )),
     body::<Remove>(route(
         "DELETE",

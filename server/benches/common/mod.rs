@@ -13,6 +13,8 @@ use openpact_server::client::Client;
 /// Starts `openpact start --foreground` on `dir`, REST on a free port, with `env` set.
 pub fn spawn_daemon(dir: &Path, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_openpact"))
+        .env("OPENPACT_P2P_HOST", "127.0.0.1")
+        .env("OPENPACT_P2P_PORT", "0")
         .arg("--data-dir")
         .arg(dir)
         .args([

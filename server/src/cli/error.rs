@@ -33,6 +33,11 @@ impl CliError {
         }
     }
 
+    /// Whether the failure carries `code`.
+    pub fn is_code(&self, code: Code) -> bool {
+        self.code == Some(code)
+    }
+
     /// No daemon answers on the socket.
     pub fn not_running() -> Self {
         CliError::new(NOT_RUNNING)

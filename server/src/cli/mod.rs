@@ -11,6 +11,7 @@ mod init;
 mod json;
 mod output;
 mod pacts;
+mod peers;
 mod process;
 mod prompt;
 mod skills;
@@ -163,6 +164,18 @@ enum Command {
     #[command(subcommand)]
     Skill(skills::SkillCommand),
 
+    /// Invite an agent into the pact: prints a single-use share URL (creator only).
+    ///
+    /// `--list` shows the pact's invites, `--revoke NONCE` revokes one.
+    Invite(peers::InviteArgs),
+
+    /// Join a pact with an invite (a token or its share URL).
+    ///
+    /// Starts the daemon if none runs, presents the invite over QUIC to an indexer the token
+    /// names (reached at the token's seed addresses), and waits until this daemon is a member.
+    /// Prints one JSON line when stdout is not a terminal.
+    Join(peers::JoinArgs),
+
     /// Serve the REST gateway as its own process, in front of a running daemon's socket.
     ///
     /// The daemon already serves REST on its --port; this runs the same gateway elsewhere
@@ -273,6 +286,8 @@ async fn client_verb(dir: DataDir, command: Command, out: Output) -> Result<(), 
         Command::Message(args) => entries::message(&dir, args, out).await,
         Command::Task(cmd) => tasks::run(&dir, cmd, out).await,
         Command::Skill(cmd) => skills::run(&dir, cmd, out).await,
+        Command::Invite(args) => peers::invite(&dir, &args, out).await,
+        Command::Join(args) => peers::join(&dir, &args, out).await,
         Command::Start(_)
         | Command::Stop { .. }
         | Command::Init(_)

@@ -14,6 +14,7 @@ use clap::Args;
 use openpact_server::daemon::{self, RunOptions};
 use openpact_server::datadir::{self, DataDir};
 use openpact_server::host::Ports;
+use openpact_server::net::{self, NetOptions};
 use rustix::process::{Pid, Signal};
 
 use super::control;
@@ -54,6 +55,25 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_dashboard: bool,
 
+    /// The UDP port for peers (QUIC). Without it: 7668, or any free port when 7668 is taken
+    /// (recorded in daemon.json as p2pPort).
+    #[arg(long, env = "OPENPACT_P2P_PORT", value_name = "PORT")]
+    pub p2p_port: Option<u16>,
+
+    /// The address the peer port listens on: 0.0.0.0 (default) for every interface, or one
+    /// address such as 127.0.0.1.
+    #[arg(
+        long,
+        env = "OPENPACT_P2P_HOST",
+        default_value = "0.0.0.0",
+        value_name = "ADDR"
+    )]
+    pub p2p_host: std::net::IpAddr,
+
+    /// Run without a peer network: pacts stay on this machine.
+    #[arg(long)]
+    pub no_p2p: bool,
+
     /// What to log: error, warn, info (default), debug, trace, or a tracing filter such as
     /// `openpact_server=debug,info`.
     #[arg(long, value_name = "LEVEL")]
@@ -67,6 +87,9 @@ impl Default for StartArgs {
             port: 7666,
             dashboard_port: 7667,
             no_dashboard: false,
+            p2p_port: None,
+            p2p_host: std::net::IpAddr::from([0, 0, 0, 0]),
+            no_p2p: false,
             log_level: None,
         }
     }
@@ -118,6 +141,13 @@ fn run_foreground(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
             rest: args.port,
             dashboard: (!args.no_dashboard).then_some(args.dashboard_port),
         },
+        p2p: (!args.no_p2p).then(|| NetOptions {
+            listen: std::net::SocketAddr::new(
+                args.p2p_host,
+                args.p2p_port.unwrap_or(net::DEFAULT_PORT),
+            ),
+            fallback: args.p2p_port.is_none(),
+        }),
     };
     let on_terminal = std::io::stdout().is_terminal();
     let shown = dir.clone();
@@ -203,6 +233,14 @@ fn spawn_daemon(dir: &DataDir, args: &StartArgs, log: &std::fs::File) -> std::io
         cmd.arg("--no-dashboard");
     } else {
         cmd.args(["--dashboard-port", &args.dashboard_port.to_string()]);
+    }
+    if args.no_p2p {
+        cmd.arg("--no-p2p");
+    } else {
+        cmd.args(["--p2p-host", &args.p2p_host.to_string()]);
+        if let Some(p) = args.p2p_port {
+            cmd.args(["--p2p-port", &p.to_string()]);
+        }
     }
     if let Some(level) = &args.log_level {
         cmd.args(["--log-level", level]);

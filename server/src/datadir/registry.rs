@@ -29,6 +29,9 @@ pub struct DaemonFile {
     /// Dashboard port of the running daemon, written by the daemon at start; informational.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dashboard_port: Option<u16>,
+    /// UDP peer port of the running daemon, written by the daemon at start; informational.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p2p_port: Option<u16>,
     /// Keys this version does not know, kept through rewrites.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,

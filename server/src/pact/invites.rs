@@ -11,10 +11,15 @@ use openpact_ledger::{Code, Outcome};
 use openpact_proto::v1;
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use openpact_ledger::MemberKey;
+
 use super::admin::member_key;
 use super::skills::write_atomic;
 use super::{OpenPact, io_error, rfc3339};
 use crate::error::{ApiError, Result};
+use crate::net::Net;
 
 /// The local nonce file inside a pact's directory (mode 0600).
 pub const NONCES_FILE: &str = "invite-nonces.json";
@@ -115,8 +120,13 @@ impl OpenPact {
         }
     }
 
-    /// Mints an invite: records it in the ledger, keeps the nonce locally, answers the token.
-    pub async fn mint_invite(&self, req: &v1::MintInviteRequest) -> Result<v1::MintInviteResponse> {
+    /// Mints an invite: records it in the ledger, keeps the nonce locally, answers the token
+    /// (with `seeds`, addresses where the joiner can reach the pact's peers).
+    pub async fn mint_invite(
+        &self,
+        req: &v1::MintInviteRequest,
+        seeds: Vec<String>,
+    ) -> Result<v1::MintInviteResponse> {
         if !req.confirm {
             return Err(ApiError::new(
                 Code::NotConfirmed,
@@ -168,12 +178,7 @@ impl OpenPact {
                 format!("the invite was rejected: {code}"),
             ));
         }
-        let secret = config
-            .other
-            .get("discoverySecret")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+        let secret = self.discovery_secret().unwrap_or_default();
         let token = InviteToken {
             v: 2,
             pact_id: self.id.to_hex(),
@@ -184,7 +189,7 @@ impl OpenPact {
             issuer_display: config.display_name,
             secret,
             indexers: pact.indexers.iter().map(|k| k.to_hex()).collect(),
-            seeds: Vec::new(),
+            seeds,
         }
         .encode()?;
         let mut base = std::env::var("OPENPACT_JOIN_BASE_URL")
@@ -283,11 +288,13 @@ impl OpenPact {
         Ok(v1::RevokeInviteResponse { ok: true, nonce })
     }
 
-    /// Redeems `token` for `writer_key` with this daemon as the indexer: one entry that spends the
-    /// nonce and adds the member, so single use is decided by ledger order.
+    /// Redeems `token` for `writer_key`: as the indexer when this daemon is one (one entry that
+    /// spends the nonce and adds the member, so single use is decided by ledger order), else at
+    /// an indexer reached over `net`.
     pub async fn redeem_invite(
         &self,
         req: &v1::RedeemInviteRequest,
+        net: Option<&Arc<Net>>,
     ) -> Result<v1::RedeemInviteResponse> {
         if !req.confirm {
             return Err(ApiError::new(
@@ -307,10 +314,7 @@ impl OpenPact {
         let r = self.reader()?;
         let is_indexer = r.pact()?.is_some_and(|p| p.indexers.contains(&self.me));
         if !is_indexer {
-            return Err(ApiError::new(
-                Code::NotSupportedYet,
-                "This daemon is not an indexer; forwarding a redeem to the pact's indexers arrives with peer sync.",
-            ));
+            return self.forward_redeem(req, &token, key, net).await;
         }
         let nonce = hex::decode(&token.nonce)
             .map_err(|_| ApiError::new(Code::InviteBadShape, "invalid invite token: bad nonce"))?;
@@ -371,4 +375,51 @@ impl OpenPact {
             )),
         }
     }
+
+    /// A redeem for a daemon that is not an indexer: presented over QUIC to an indexer the token
+    /// names, reached through this pact's live peers or the token's seed hints.
+    async fn forward_redeem(
+        &self,
+        req: &v1::RedeemInviteRequest,
+        token: &InviteToken,
+        key: MemberKey,
+        net: Option<&Arc<Net>>,
+    ) -> Result<v1::RedeemInviteResponse> {
+        let net = net.ok_or_else(|| {
+            ApiError::new(
+                Code::NoIndexerReachable,
+                "This daemon is not an indexer and runs without a peer network, so it cannot reach one.",
+            )
+        })?;
+        let mut addrs: Vec<std::net::SocketAddr> = net
+            .peers()
+            .into_iter()
+            .filter(|p| p.pact == self.id)
+            .map(|p| p.addr)
+            .collect();
+        addrs.extend(resolve_hints(&token.seeds).await);
+        addrs.dedup();
+        let indexers = token
+            .indexers
+            .iter()
+            .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
+            .collect();
+        let nonce = net
+            .redeem_remote(self.id, indexers, addrs, req.token.clone(), key)
+            .await?;
+        Ok(v1::RedeemInviteResponse { ok: true, nonce })
+    }
+}
+
+/// The socket addresses of `host:port` hints; names go through the system's resolver
+/// (`/etc/hosts` included). Hints that do not resolve are logged and skipped.
+pub async fn resolve_hints(hints: &[String]) -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for hint in hints {
+        match tokio::net::lookup_host(hint.as_str()).await {
+            Ok(found) => out.extend(found),
+            Err(e) => tracing::warn!(%hint, error = %e, "cannot resolve a peer hint"),
+        }
+    }
+    out
 }

@@ -225,11 +225,16 @@ class AsyncClient:
         display_name: str | None = None,
         pact_name: str | None = None,
         pact_purpose: str | None = None,
+        token: str | None = None,
+        timeout_ms: int = 0,
         confirm: bool = True,
     ) -> host_pb2.JoinPactResponse:
-        """Joins another daemon's pact by its id (then redeem an invite to write).
+        """Joins another daemon's pact.
 
-        Until peer sync lands the daemon answers :class:`NotSupportedYetError`.
+        With ``key`` alone the pact is added with no role (redeem an invite to write). With an
+        invite ``token`` (``key`` may be empty) the daemon redeems it at one of the pact's
+        indexers over QUIC and answers once it is a member (waiting up to ``timeout_ms``, 0 for
+        30 s).
         """
         request = host_pb2.JoinPactRequest(
             key=key,
@@ -237,6 +242,8 @@ class AsyncClient:
             display_name=display_name,
             pact_name=pact_name,
             pact_purpose=pact_purpose,
+            token=token,
+            timeout_ms=timeout_ms,
             confirm=confirm,
         )
         return await self._call(self.host.JoinPact, request)

@@ -78,7 +78,8 @@ export interface IHostClient {
      */
     deletePact(input: DeletePactRequest, options?: RpcOptions): UnaryCall<DeletePactRequest, DeletePactResponse>;
     /**
-     * Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET.
+     * Adds another daemon's pact to this one. With an invite token it also presents the token to
+     * the pact's indexers over QUIC and waits until this daemon is a member.
      *
      * @generated from protobuf rpc: JoinPact
      */
@@ -171,7 +172,8 @@ export class HostClient implements IHostClient, ServiceInfo {
         return stackIntercept<DeletePactRequest, DeletePactResponse>("unary", this._transport, method, opt, input);
     }
     /**
-     * Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET.
+     * Adds another daemon's pact to this one. With an invite token it also presents the token to
+     * the pact's indexers over QUIC and waits until this daemon is a member.
      *
      * @generated from protobuf rpc: JoinPact
      */

@@ -424,6 +424,19 @@ export interface JoinPactRequest {
      * @generated from protobuf field: bool confirm = 6
      */
     confirm: boolean;
+    /**
+     * An invite token (v2) for the pact: its discovery secret, indexers and seed hints let this
+     * daemon find the pact's peers, and the token is redeemed at an indexer.
+     *
+     * @generated from protobuf field: optional string token = 7
+     */
+    token?: string;
+    /**
+     * How long to wait for membership after redeeming (0: 30 s).
+     *
+     * @generated from protobuf field: uint32 timeout_ms = 8
+     */
+    timeoutMs: number;
 }
 /**
  * @generated from protobuf message openpact.v1.JoinPactResponse
@@ -453,6 +466,12 @@ export interface JoinPactResponse {
      * @generated from protobuf field: optional string role = 6
      */
     role?: string;
+    /**
+     * This daemon's member key in the pact, 64 hex.
+     *
+     * @generated from protobuf field: string public_key = 7
+     */
+    publicKey: string;
 }
 /**
  * @generated from protobuf message openpact.v1.ShutdownRequest
@@ -746,7 +765,9 @@ class JoinPactRequest$Type extends MessageType<JoinPactRequest> {
             { no: 3, name: "display_name", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
             { no: 4, name: "pact_name", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
             { no: 5, name: "pact_purpose", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
-            { no: 6, name: "confirm", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
+            { no: 6, name: "confirm", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 7, name: "token", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
+            { no: 8, name: "timeout_ms", kind: "scalar", T: 13 /*ScalarType.UINT32*/ }
         ]);
     }
 }
@@ -763,7 +784,8 @@ class JoinPactResponse$Type extends MessageType<JoinPactResponse> {
             { no: 3, name: "pact_id", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 4, name: "pact_name", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
             { no: 5, name: "pact_purpose", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
-            { no: 6, name: "role", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ }
+            { no: 6, name: "role", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ },
+            { no: 7, name: "public_key", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
         ]);
     }
 }

@@ -114,6 +114,77 @@ export interface PactStatus {
      * @generated from protobuf field: string data_dir = 20
      */
     dataDir: string;
+    /**
+     * The view digest, 64 hex: two peers with the same view rows have the same digest.
+     *
+     * @generated from protobuf field: string view_digest = 21
+     */
+    viewDigest: string;
+    /**
+     * The digest of the confirmed order, 64 hex.
+     *
+     * @generated from protobuf field: string order_digest = 22
+     */
+    orderDigest: string;
+    /**
+     * Live peer sessions of this pact.
+     *
+     * @generated from protobuf field: repeated openpact.v1.PeerSession peers = 23
+     */
+    peers: PeerSession[];
+}
+/**
+ * A live sync session with a peer.
+ *
+ * @generated from protobuf message openpact.v1.PeerSession
+ */
+export interface PeerSession {
+    /**
+     * The peer daemon's host key, 64 hex.
+     *
+     * @generated from protobuf field: string remote_key = 1
+     */
+    remoteKey: string;
+    /**
+     * Its member key in the pact, 64 hex.
+     *
+     * @generated from protobuf field: string member_key = 2
+     */
+    memberKey: string;
+    /**
+     * host:port.
+     *
+     * @generated from protobuf field: string address = 3
+     */
+    address: string;
+    /**
+     * Whether this daemon dialed.
+     *
+     * @generated from protobuf field: bool outbound = 4
+     */
+    outbound: boolean;
+    /**
+     * Entries pulled from it and served to it in this session.
+     *
+     * @generated from protobuf field: uint64 pulled = 5
+     */
+    pulled: number;
+    /**
+     * @generated from protobuf field: uint64 served = 6
+     */
+    served: number;
+    /**
+     * @generated from protobuf field: uint64 bytes_in = 7
+     */
+    bytesIn: number;
+    /**
+     * @generated from protobuf field: uint64 bytes_out = 8
+     */
+    bytesOut: number;
+    /**
+     * @generated from protobuf field: uint64 up_ms = 9
+     */
+    upMs: number;
 }
 /**
  * @generated from protobuf message openpact.v1.ListAgentsRequest
@@ -1089,7 +1160,10 @@ class PactStatus$Type extends MessageType<PactStatus> {
             { no: 17, name: "ledger_time_ms", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
             { no: 18, name: "stored", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
             { no: 19, name: "is_current", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
-            { no: 20, name: "data_dir", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+            { no: 20, name: "data_dir", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 21, name: "view_digest", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 22, name: "order_digest", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 23, name: "peers", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => PeerSession }
         ]);
     }
 }
@@ -1097,6 +1171,26 @@ class PactStatus$Type extends MessageType<PactStatus> {
  * @generated MessageType for protobuf message openpact.v1.PactStatus
  */
 export const PactStatus = new PactStatus$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class PeerSession$Type extends MessageType<PeerSession> {
+    constructor() {
+        super("openpact.v1.PeerSession", [
+            { no: 1, name: "remote_key", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "member_key", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 3, name: "address", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 4, name: "outbound", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 5, name: "pulled", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 6, name: "served", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 7, name: "bytes_in", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 8, name: "bytes_out", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 9, name: "up_ms", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ }
+        ]);
+    }
+}
+/**
+ * @generated MessageType for protobuf message openpact.v1.PeerSession
+ */
+export const PeerSession = new PeerSession$Type();
 // @generated message type with reflection information, may provide speed optimized methods
 class ListAgentsRequest$Type extends MessageType<ListAgentsRequest> {
     constructor() {

@@ -580,12 +580,20 @@ class JoinPactRequest(_message.Message):
     PACT_NAME_FIELD_NUMBER: _builtins.int
     PACT_PURPOSE_FIELD_NUMBER: _builtins.int
     CONFIRM_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     key: _builtins.str
     alias: _builtins.str
     display_name: _builtins.str
     pact_name: _builtins.str
     pact_purpose: _builtins.str
     confirm: _builtins.bool
+    token: _builtins.str
+    """An invite token (v2) for the pact: its discovery secret, indexers and seed hints let this
+    daemon find the pact's peers, and the token is redeemed at an indexer.
+    """
+    timeout_ms: _builtins.int
+    """How long to wait for membership after redeeming (0: 30 s)."""
     def __init__(
         self,
         *,
@@ -595,10 +603,12 @@ class JoinPactRequest(_message.Message):
         pact_name: _builtins.str | None = ...,
         pact_purpose: _builtins.str | None = ...,
         confirm: _builtins.bool = ...,
+        token: _builtins.str | None = ...,
+        timeout_ms: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_alias", b"_alias", "_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "alias", b"alias", "display_name", b"display_name", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_alias", b"_alias", "_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_token", b"_token", "alias", b"alias", "display_name", b"display_name", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "token", b"token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alias", b"_alias", "_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "alias", b"alias", "confirm", b"confirm", "display_name", b"display_name", "key", b"key", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alias", b"_alias", "_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_token", b"_token", "alias", b"alias", "confirm", b"confirm", "display_name", b"display_name", "key", b"key", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "timeout_ms", b"timeout_ms", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__alias: _TypeAlias = _typing.Literal["alias"]  # noqa: Y015
     _WhichOneofArgType__alias: _TypeAlias = _typing.Literal["_alias", b"_alias"]  # noqa: Y015
@@ -608,6 +618,8 @@ class JoinPactRequest(_message.Message):
     _WhichOneofArgType__pact_name: _TypeAlias = _typing.Literal["_pact_name", b"_pact_name"]  # noqa: Y015
     _WhichOneofReturnType__pact_purpose: _TypeAlias = _typing.Literal["pact_purpose"]  # noqa: Y015
     _WhichOneofArgType__pact_purpose: _TypeAlias = _typing.Literal["_pact_purpose", b"_pact_purpose"]  # noqa: Y015
+    _WhichOneofReturnType__token: _TypeAlias = _typing.Literal["token"]  # noqa: Y015
+    _WhichOneofArgType__token: _TypeAlias = _typing.Literal["_token", b"_token"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__alias) -> _WhichOneofReturnType__alias | None: ...
     @_typing.overload
@@ -616,6 +628,8 @@ class JoinPactRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__pact_name) -> _WhichOneofReturnType__pact_name | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__pact_purpose) -> _WhichOneofReturnType__pact_purpose | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__token) -> _WhichOneofReturnType__token | None: ...
 
 Global___JoinPactRequest: _TypeAlias = JoinPactRequest  # noqa: Y015
 
@@ -629,12 +643,15 @@ class JoinPactResponse(_message.Message):
     PACT_NAME_FIELD_NUMBER: _builtins.int
     PACT_PURPOSE_FIELD_NUMBER: _builtins.int
     ROLE_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     alias: _builtins.str
     pact_id: _builtins.str
     pact_name: _builtins.str
     pact_purpose: _builtins.str
     role: _builtins.str
+    public_key: _builtins.str
+    """This daemon's member key in the pact, 64 hex."""
     def __init__(
         self,
         *,
@@ -644,10 +661,11 @@ class JoinPactResponse(_message.Message):
         pact_name: _builtins.str | None = ...,
         pact_purpose: _builtins.str | None = ...,
         role: _builtins.str | None = ...,
+        public_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "alias", b"alias", "ok", b"ok", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "role", b"role"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "alias", b"alias", "ok", b"ok", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "public_key", b"public_key", "role", b"role"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__pact_name: _TypeAlias = _typing.Literal["pact_name"]  # noqa: Y015
     _WhichOneofArgType__pact_name: _TypeAlias = _typing.Literal["_pact_name", b"_pact_name"]  # noqa: Y015

@@ -153,7 +153,8 @@ class HostServicer:
         raise NotImplementedError('Method not implemented!')
 
     def JoinPact(self, request, context):
-        """Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET.
+        """Adds another daemon's pact to this one. With an invite token it also presents the token to
+        the pact's indexers over QUIC and waits until this daemon is a member.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,7 +45,9 @@ class HostStub:
     RenamePact: _grpc.UnaryUnaryMultiCallable[_host_pb2.RenamePactRequest, _host_pb2.RenamePactResponse]
     DeletePact: _grpc.UnaryUnaryMultiCallable[_host_pb2.DeletePactRequest, _host_pb2.DeletePactResponse]
     JoinPact: _grpc.UnaryUnaryMultiCallable[_host_pb2.JoinPactRequest, _host_pb2.JoinPactResponse]
-    """Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET."""
+    """Adds another daemon's pact to this one. With an invite token it also presents the token to
+    the pact's indexers over QUIC and waits until this daemon is a member.
+    """
     Shutdown: _grpc.UnaryUnaryMultiCallable[_host_pb2.ShutdownRequest, _host_pb2.ShutdownResponse]
     """Stops the daemon after in-flight requests finish."""
 
@@ -66,7 +68,9 @@ class HostAsyncStub(HostStub):
     RenamePact: _aio.UnaryUnaryMultiCallable[_host_pb2.RenamePactRequest, _host_pb2.RenamePactResponse]  # type: ignore[assignment]
     DeletePact: _aio.UnaryUnaryMultiCallable[_host_pb2.DeletePactRequest, _host_pb2.DeletePactResponse]  # type: ignore[assignment]
     JoinPact: _aio.UnaryUnaryMultiCallable[_host_pb2.JoinPactRequest, _host_pb2.JoinPactResponse]  # type: ignore[assignment]
-    """Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET."""
+    """Adds another daemon's pact to this one. With an invite token it also presents the token to
+    the pact's indexers over QUIC and waits until this daemon is a member.
+    """
     Shutdown: _aio.UnaryUnaryMultiCallable[_host_pb2.ShutdownRequest, _host_pb2.ShutdownResponse]  # type: ignore[assignment]
     """Stops the daemon after in-flight requests finish."""
 
@@ -144,7 +148,9 @@ class HostServicer(metaclass=_abc_1.ABCMeta):
         request: _host_pb2.JoinPactRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_host_pb2.JoinPactResponse, _abc.Awaitable[_host_pb2.JoinPactResponse]]:
-        """Joining another daemon's pact arrives with the peer issue; until then NOT_SUPPORTED_YET."""
+        """Adds another daemon's pact to this one. With an invite token it also presents the token to
+        the pact's indexers over QUIC and waits until this daemon is a member.
+        """
 
     @_abc_1.abstractmethod
     def Shutdown(

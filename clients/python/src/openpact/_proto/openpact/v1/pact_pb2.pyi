@@ -85,6 +85,9 @@ class PactStatus(_message.Message):
     STORED_FIELD_NUMBER: _builtins.int
     IS_CURRENT_FIELD_NUMBER: _builtins.int
     DATA_DIR_FIELD_NUMBER: _builtins.int
+    VIEW_DIGEST_FIELD_NUMBER: _builtins.int
+    ORDER_DIGEST_FIELD_NUMBER: _builtins.int
+    PEERS_FIELD_NUMBER: _builtins.int
     pact_id: _builtins.str
     alias: _builtins.str
     pact_name: _builtins.str
@@ -112,6 +115,14 @@ class PactStatus(_message.Message):
     """Entries stored, ordered or not."""
     is_current: _builtins.bool
     data_dir: _builtins.str
+    view_digest: _builtins.str
+    """The view digest, 64 hex: two peers with the same view rows have the same digest."""
+    order_digest: _builtins.str
+    """The digest of the confirmed order, 64 hex."""
+    @_builtins.property
+    def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerSession]:
+        """Live peer sessions of this pact."""
+
     def __init__(
         self,
         *,
@@ -135,10 +146,13 @@ class PactStatus(_message.Message):
         stored: _builtins.int = ...,
         is_current: _builtins.bool = ...,
         data_dir: _builtins.str = ...,
+        view_digest: _builtins.str = ...,
+        order_digest: _builtins.str = ...,
+        peers: _abc.Iterable[Global___PeerSession] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "display_name", b"display_name", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "agents", b"agents", "alias", b"alias", "claim_ttl_ms", b"claim_ttl_ms", "confirmed", b"confirmed", "data_dir", b"data_dir", "display_name", b"display_name", "entries", b"entries", "is_current", b"is_current", "is_indexer", b"is_indexer", "is_member", b"is_member", "ledger_time_ms", b"ledger_time_ms", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "peer_handle", b"peer_handle", "public_key", b"public_key", "role", b"role", "stored", b"stored", "synced", b"synced", "tail", b"tail"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "agents", b"agents", "alias", b"alias", "claim_ttl_ms", b"claim_ttl_ms", "confirmed", b"confirmed", "data_dir", b"data_dir", "display_name", b"display_name", "entries", b"entries", "is_current", b"is_current", "is_indexer", b"is_indexer", "is_member", b"is_member", "ledger_time_ms", b"ledger_time_ms", "order_digest", b"order_digest", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "peer_handle", b"peer_handle", "peers", b"peers", "public_key", b"public_key", "role", b"role", "stored", b"stored", "synced", b"synced", "tail", b"tail", "view_digest", b"view_digest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__display_name: _TypeAlias = _typing.Literal["display_name"]  # noqa: Y015
     _WhichOneofArgType__display_name: _TypeAlias = _typing.Literal["_display_name", b"_display_name"]  # noqa: Y015
@@ -158,6 +172,56 @@ class PactStatus(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__role) -> _WhichOneofReturnType__role | None: ...
 
 Global___PactStatus: _TypeAlias = PactStatus  # noqa: Y015
+
+@_typing.final
+class PeerSession(_message.Message):
+    """A live sync session with a peer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REMOTE_KEY_FIELD_NUMBER: _builtins.int
+    MEMBER_KEY_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    OUTBOUND_FIELD_NUMBER: _builtins.int
+    PULLED_FIELD_NUMBER: _builtins.int
+    SERVED_FIELD_NUMBER: _builtins.int
+    BYTES_IN_FIELD_NUMBER: _builtins.int
+    BYTES_OUT_FIELD_NUMBER: _builtins.int
+    UP_MS_FIELD_NUMBER: _builtins.int
+    remote_key: _builtins.str
+    """The peer daemon's host key, 64 hex."""
+    member_key: _builtins.str
+    """Its member key in the pact, 64 hex."""
+    address: _builtins.str
+    """host:port."""
+    outbound: _builtins.bool
+    """Whether this daemon dialed."""
+    pulled: _builtins.int
+    """Entries pulled from it and served to it in this session."""
+    served: _builtins.int
+    bytes_in: _builtins.int
+    bytes_out: _builtins.int
+    up_ms: _builtins.int
+    def __init__(
+        self,
+        *,
+        remote_key: _builtins.str = ...,
+        member_key: _builtins.str = ...,
+        address: _builtins.str = ...,
+        outbound: _builtins.bool = ...,
+        pulled: _builtins.int = ...,
+        served: _builtins.int = ...,
+        bytes_in: _builtins.int = ...,
+        bytes_out: _builtins.int = ...,
+        up_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "bytes_in", b"bytes_in", "bytes_out", b"bytes_out", "member_key", b"member_key", "outbound", b"outbound", "pulled", b"pulled", "remote_key", b"remote_key", "served", b"served", "up_ms", b"up_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PeerSession: _TypeAlias = PeerSession  # noqa: Y015
 
 @_typing.final
 class ListAgentsRequest(_message.Message):

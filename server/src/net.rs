@@ -1,0 +1,636 @@
+//! The daemon on the peer network: one QUIC endpoint for every pact (`openpact-p2p`), live sync
+//! sessions with the pact's peers, and invites presented to (and answered by) indexers.
+//!
+//! Peers are found from addresses a pact's config remembers (`peers`): the seed hints of the
+//! invite it was joined with, and every address a member dialed it from. Each known address has
+//! one dial loop that keeps a session up, backing off with jitter while the peer is away. Two
+//! daemons that dial each other at once keep one connection: the one dialed by the lower host
+//! key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use openpact_ledger::{Code, Ingested, MemberKey, PactId};
+use openpact_p2p::hello::{self, Membership, Session};
+use openpact_p2p::invite::{self, Indexer, Refusal};
+use openpact_p2p::sync::{self, Counters, Head, LogStore};
+use openpact_p2p::{ALPN_INVITE, ALPN_SYNC, Endpoint, HostKey, PeerConnection};
+use openpact_proto::v1;
+
+use crate::error::{ApiError, Result};
+use crate::host::Daemon;
+use crate::pact::OpenPact;
+
+/// The default UDP port.
+pub const DEFAULT_PORT: u16 = 7668;
+/// First wait before dialing a peer again.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+/// Longest wait between dials.
+const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// A session that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(10);
+/// How long a dial (handshake and opening) may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a forwarded redeem may take in all.
+const REDEEM_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// QUIC close codes.
+const CLOSE_DUPLICATE: u32 = 1;
+const CLOSE_BAD_ENTRY: u32 = 2;
+const CLOSE_DONE: u32 = 3;
+
+/// Where and how the endpoint listens.
+#[derive(Clone, Debug)]
+pub struct NetOptions {
+    /// The address to bind (UDP).
+    pub listen: SocketAddr,
+    /// Whether another free port may be taken when `listen`'s is in use (no port was asked
+    /// for).
+    pub fallback: bool,
+}
+
+/// A live sync session.
+#[derive(Clone)]
+struct Live {
+    id: u64,
+    pact: PactId,
+    host: [u8; 32],
+    member: [u8; 32],
+    addr: SocketAddr,
+    dialer: bool,
+    conn: quinn::Connection,
+    counters: Arc<Counters>,
+    since: Instant,
+}
+
+/// The daemon's peer network.
+pub struct Net {
+    endpoint: Endpoint,
+    daemon: Weak<Daemon>,
+    sessions: Mutex<Vec<Live>>,
+    dialing: Mutex<HashSet<(PactId, SocketAddr)>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Net({:?})", self.endpoint.local_addr().ok())
+    }
+}
+
+/// What one peer session shows in status.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    /// The pact.
+    pub pact: PactId,
+    /// The peer's host key.
+    pub host: [u8; 32],
+    /// The peer's member key in the pact.
+    pub member: [u8; 32],
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Whether this daemon dialed.
+    pub dialer: bool,
+    /// Entries pulled from it, and served to it.
+    pub pulled: u64,
+    /// Entries served to it.
+    pub served: u64,
+    /// Bytes received and sent in entries.
+    pub bytes_in: u64,
+    /// Bytes sent in entries.
+    pub bytes_out: u64,
+    /// How long the session has been up.
+    pub up: Duration,
+}
+
+fn net_error(e: openpact_p2p::Error) -> ApiError {
+    match e {
+        openpact_p2p::Error::Refused { code, message } => {
+            ApiError::new(Code::from_name(&code).unwrap_or(Code::Internal), message)
+        }
+        openpact_p2p::Error::Bind { addr, in_use, .. } if in_use => ApiError::internal(format!(
+            "UDP port {} on {} (the peer port) is already in use (another OpenPact daemon, or another program). Stop it, or pass --p2p-port to pick another.",
+            addr.port(),
+            addr.ip()
+        )),
+        other => ApiError::internal(format!("peer network: {other}")),
+    }
+}
+
+/// Up to `d`, plus or minus a quarter, so peers that lost each other at once do not dial in
+/// lockstep.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let r = getrandom::fill(&mut b).map_or(0.5, |()| f64::from(u16::from_le_bytes(b)) / 65535.0);
+    d.mul_f64(0.75 + r / 2.0)
+}
+
+impl Net {
+    /// Binds the endpoint with the data dir's host key, starts answering peers and dials the
+    /// peers every open pact knows.
+    pub fn start(daemon: &Arc<Daemon>, opts: &NetOptions) -> Result<Arc<Net>> {
+        let key = HostKey::from_seed(daemon.dir.host_seed()?);
+        let endpoint =
+            Endpoint::bind_preferring(opts.listen, key, opts.fallback).map_err(net_error)?;
+        let net = Arc::new(Net {
+            endpoint,
+            daemon: Arc::downgrade(daemon),
+            sessions: Mutex::new(Vec::new()),
+            dialing: Mutex::new(HashSet::new()),
+            next_id: AtomicU64::new(1),
+        });
+        tokio::spawn(net.clone().accept_loop(daemon.stopping()));
+        for pact in daemon.open_pacts() {
+            net.dial_known(&pact);
+        }
+        Ok(net)
+    }
+
+    /// Where the endpoint listens.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.local_addr().ok()
+    }
+
+    /// This daemon's host key.
+    pub fn host_key(&self) -> [u8; 32] {
+        self.endpoint.host_key().public()
+    }
+
+    /// Addresses a joiner can reach this daemon at, for an invite's seed hints: the listening
+    /// address when it names one (not 0.0.0.0 or ::).
+    pub fn hints(&self) -> Vec<String> {
+        self.local_addr()
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| vec![a.to_string()])
+            .unwrap_or_default()
+    }
+
+    /// The live sessions.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.sessions
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|l| PeerInfo {
+                        pact: l.pact,
+                        host: l.host,
+                        member: l.member,
+                        addr: l.addr,
+                        dialer: l.dialer,
+                        pulled: l.counters.pulled.load(Ordering::Relaxed),
+                        served: l.counters.served.load(Ordering::Relaxed),
+                        bytes_in: l.counters.bytes_in.load(Ordering::Relaxed),
+                        bytes_out: l.counters.bytes_out.load(Ordering::Relaxed),
+                        up: l.since.elapsed(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The live sessions of `pact`, as status shows them.
+    pub fn sessions_of(&self, pact: &PactId) -> Vec<v1::PeerSession> {
+        self.peers()
+            .into_iter()
+            .filter(|p| p.pact == *pact)
+            .map(|p| v1::PeerSession {
+                remote_key: hex::encode(p.host),
+                member_key: hex::encode(p.member),
+                address: p.addr.to_string(),
+                outbound: p.dialer,
+                pulled: p.pulled,
+                served: p.served,
+                bytes_in: p.bytes_in,
+                bytes_out: p.bytes_out,
+                up_ms: p.up.as_millis() as u64,
+            })
+            .collect()
+    }
+
+    /// Closes every connection (the daemon is stopping).
+    pub fn close(&self) {
+        self.endpoint.close();
+    }
+
+    /// Starts a dial loop for every address `pact` knows.
+    pub fn dial_known(self: &Arc<Self>, pact: &Arc<OpenPact>) {
+        for addr in pact.known_peers() {
+            match addr.parse::<SocketAddr>() {
+                Ok(a) => self.dial(pact.id, a),
+                Err(_) => tracing::warn!(pact = %pact.id, %addr, "not a peer address; skipped"),
+            }
+        }
+    }
+
+    /// Keeps a session with `addr` for `pact` up from now on, unless a loop already does.
+    pub fn dial(self: &Arc<Self>, pact: PactId, addr: SocketAddr) {
+        let fresh = self
+            .dialing
+            .lock()
+            .is_ok_and(|mut d| d.insert((pact, addr)));
+        if fresh {
+            tokio::spawn(self.clone().dial_loop(pact, addr));
+        }
+    }
+
+    fn daemon(&self) -> Option<Arc<Daemon>> {
+        self.daemon.upgrade()
+    }
+
+    fn open_pact(&self, pact: &PactId) -> Option<Arc<OpenPact>> {
+        self.daemon()?
+            .open_pacts()
+            .into_iter()
+            .find(|p| p.id == *pact)
+    }
+
+    async fn accept_loop(self: Arc<Self>, mut stopping: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let incoming = tokio::select! {
+                _ = stopping.wait_for(|s| *s) => break,
+                i = self.endpoint.accept_incoming() => i,
+            };
+            let Some(incoming) = incoming else { break };
+            let net = self.clone();
+            tokio::spawn(async move {
+                match openpact_p2p::endpoint::handshake(incoming).await {
+                    Ok(conn) => net.answer(conn).await,
+                    Err(e) => tracing::debug!(error = %e, "an incoming handshake failed"),
+                }
+            });
+        }
+        self.endpoint.close();
+    }
+
+    /// Serves one incoming connection by its protocol.
+    async fn answer(self: Arc<Self>, conn: PeerConnection) {
+        let Some(daemon) = self.daemon() else { return };
+        let addr = conn.conn.remote_address();
+        if conn.alpn == ALPN_SYNC {
+            match hello::answer(&conn, &Members(daemon)).await {
+                Ok(session) => self.run(conn, session, false).await,
+                Err(e) => {
+                    tracing::info!(peer = %addr, error = %e, "refused a sync opening");
+                    // Let the refusal reach the dialer before hanging up.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    conn.conn.close(CLOSE_DONE.into(), b"refused");
+                }
+            }
+        } else if conn.alpn == ALPN_INVITE {
+            if let Err(e) = invite::answer(&conn, &Indexers(daemon)).await {
+                tracing::info!(peer = %addr, error = %e, "an invite presentation failed");
+            }
+            conn.conn.close(CLOSE_DONE.into(), b"done");
+        } else {
+            conn.conn.close(CLOSE_DONE.into(), b"not served here");
+        }
+    }
+
+    /// Runs a session until it ends, registered for status and for the one-connection rule.
+    async fn run(self: &Arc<Self>, conn: PeerConnection, session: Session, dialer: bool) {
+        let pact_id = PactId(session.pact);
+        let Some(pact) = self.open_pact(&pact_id) else {
+            return;
+        };
+        let live = Live {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            pact: pact_id,
+            host: conn.peer,
+            member: session.peer_member,
+            addr: conn.conn.remote_address(),
+            dialer,
+            conn: conn.conn.clone(),
+            counters: Arc::new(Counters::default()),
+            since: Instant::now(),
+        };
+        if !self.register(&live) {
+            conn.conn.close(CLOSE_DUPLICATE.into(), b"duplicate");
+            return;
+        }
+        if !dialer {
+            // Its endpoint dialed from the address it listens on: dial it there after a restart.
+            match pact.remember_peer(&live.addr.to_string()) {
+                Ok(true) => self.dial(pact_id, live.addr),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(pact = %pact_id, error = %e, "cannot remember a peer"),
+            }
+        }
+        self.publish(&pact, &live, v1::EventKind::PeerAdd);
+        pact.peer_up(MemberKey(live.member));
+        tracing::info!(pact = %pact_id, peer = %live.addr, member = %hex::encode(live.member), "peer session up");
+        let store = Store(pact.clone());
+        let result = sync::live(
+            &conn,
+            session,
+            &store,
+            dialer,
+            pact.commits(),
+            &live.counters,
+        )
+        .await;
+        self.unregister(live.id);
+        pact.peer_down(MemberKey(live.member));
+        self.publish(&pact, &live, v1::EventKind::PeerRemove);
+        match result {
+            Err(openpact_p2p::Error::Refused { code, message }) if code == "BAD_ENTRY" => {
+                tracing::warn!(pact = %pact_id, peer = %live.addr, %message, "cut off a peer that sent entries that do not verify");
+                conn.conn.close(CLOSE_BAD_ENTRY.into(), b"bad entry");
+            }
+            Err(e) => {
+                tracing::info!(pact = %pact_id, peer = %live.addr, error = %e, "peer session ended")
+            }
+            Ok(()) => tracing::info!(pact = %pact_id, peer = %live.addr, "peer session ended"),
+        }
+    }
+
+    /// Adds a session, unless one with the same peer and pact should be kept instead: of two,
+    /// the one dialed by the lower host key stays (both ends decide alike).
+    fn register(&self, live: &Live) -> bool {
+        let Ok(mut sessions) = self.sessions.lock() else {
+            return false;
+        };
+        let me = self.host_key();
+        if let Some(i) = sessions
+            .iter()
+            .position(|l| l.pact == live.pact && l.host == live.host)
+        {
+            let lower_dials = me < live.host;
+            if sessions[i].dialer == lower_dials {
+                return false;
+            }
+            let old = sessions.remove(i);
+            old.conn.close(CLOSE_DUPLICATE.into(), b"duplicate");
+        }
+        sessions.push(live.clone());
+        true
+    }
+
+    fn unregister(&self, id: u64) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.retain(|l| l.id != id);
+        }
+    }
+
+    fn connected(&self, pact: &PactId, addr: &SocketAddr) -> bool {
+        self.sessions
+            .lock()
+            .is_ok_and(|s| s.iter().any(|l| l.pact == *pact && l.addr == *addr))
+    }
+
+    fn publish(&self, pact: &OpenPact, live: &Live, kind: v1::EventKind) {
+        if let Some(d) = self.daemon() {
+            d.bus.publish(v1::Event {
+                kind: kind as i32,
+                pact_id: pact.id.to_hex(),
+                alias: pact.alias(),
+                detail: Some(v1::event::Detail::Peer(v1::PeerChange {
+                    remote_key: hex::encode(live.host),
+                })),
+                ..Default::default()
+            });
+        }
+    }
+
+    /// Keeps a session with `addr` up while the pact is open and the daemon runs.
+    async fn dial_loop(self: Arc<Self>, pact: PactId, addr: SocketAddr) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let Some(daemon) = self.daemon() else { break };
+            if *daemon.stopping().borrow() || self.open_pact(&pact).is_none() {
+                break;
+            }
+            drop(daemon);
+            if self.connected(&pact, &addr) {
+                tokio::time::sleep(jitter(Duration::from_secs(1))).await;
+                continue;
+            }
+            let started = Instant::now();
+            match self.dial_once(pact, addr).await {
+                Ok(()) => {}
+                Err(Dial::Myself) => {
+                    tracing::debug!(%addr, "that address is this daemon; not dialing it");
+                    break;
+                }
+                Err(Dial::Failed(e)) => {
+                    tracing::debug!(pact = %pact, peer = %addr, error = %e, "dial failed");
+                }
+            }
+            if started.elapsed() > STABLE {
+                backoff = BACKOFF_MIN;
+            }
+            tokio::time::sleep(jitter(backoff)).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        if let Ok(mut d) = self.dialing.lock() {
+            d.remove(&(pact, addr));
+        }
+    }
+
+    async fn dial_once(
+        self: &Arc<Self>,
+        pact_id: PactId,
+        addr: SocketAddr,
+    ) -> std::result::Result<(), Dial> {
+        let pact = self
+            .open_pact(&pact_id)
+            .ok_or_else(|| Dial::Failed("the pact is not open".into()))?;
+        let opened = tokio::time::timeout(DIAL_TIMEOUT, async {
+            let conn = self.endpoint.connect(addr, None, ALPN_SYNC).await?;
+            if conn.peer == self.host_key() {
+                conn.conn.close(CLOSE_DONE.into(), b"self");
+                return Ok(None);
+            }
+            let key = SigningKey::from_bytes(&pact.member_seed());
+            let session = hello::dial(&conn, pact_id.0, &key).await;
+            match session {
+                Ok(s) => Ok(Some((conn, s))),
+                Err(e) => {
+                    conn.conn.close(CLOSE_DONE.into(), b"refused");
+                    Err(e)
+                }
+            }
+        })
+        .await
+        .map_err(|_| Dial::Failed("timed out".into()))?
+        .map_err(|e| Dial::Failed(e.to_string()))?;
+        let Some((conn, session)) = opened else {
+            return Err(Dial::Myself);
+        };
+        self.run(conn, session, true).await;
+        Ok(())
+    }
+
+    /// Presents `token` for this daemon's key in `pact` to an indexer reachable at one of
+    /// `addrs`, trying them side by side; the first redeem wins. Refusals by an indexer keep
+    /// their wire code; when none answers, `NO_INDEXER_REACHABLE`.
+    pub async fn redeem_remote(
+        &self,
+        pact: PactId,
+        indexers: Vec<[u8; 32]>,
+        addrs: Vec<SocketAddr>,
+        token: String,
+        writer_key: MemberKey,
+    ) -> Result<String> {
+        if addrs.is_empty() {
+            return Err(ApiError::new(
+                Code::NoIndexerReachable,
+                "No address to reach the pact's indexers: the invite has no seeds and no peer of the pact is known. Ask for an invite minted by a daemon that peers can reach.",
+            ));
+        }
+        let attempts = addrs.into_iter().map(|addr| {
+            let (token, indexers) = (token.clone(), indexers.clone());
+            Box::pin(async move {
+                let conn = self.endpoint.connect(addr, None, ALPN_INVITE).await?;
+                let out = invite::present(&conn, pact.0, &indexers, &token, writer_key.0).await;
+                conn.conn.close(CLOSE_DONE.into(), b"done");
+                out
+            })
+        });
+        let all = async {
+            let mut last: Option<openpact_p2p::Error> = None;
+            let mut pending: Vec<_> = attempts.collect();
+            while !pending.is_empty() {
+                let (result, _, rest) = futures_util::future::select_all(pending).await;
+                pending = rest;
+                match result {
+                    Ok(nonce) => return Ok(nonce),
+                    // An indexer's verdict on the token is final.
+                    Err(e @ openpact_p2p::Error::Refused { .. }) if !matches!(&e, openpact_p2p::Error::Refused { code, .. } if code == "NO_INDEXER_REACHABLE") =>
+                    {
+                        return Err(net_error(e));
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(ApiError::new(
+                Code::NoIndexerReachable,
+                format!(
+                    "No indexer of the pact answered{}. Check that the inviting daemon runs and its peer port is reachable, then try again.",
+                    last.map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+            ))
+        };
+        tokio::time::timeout(REDEEM_TIMEOUT, all)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    Code::NoIndexerReachable,
+                    format!(
+                        "No indexer answered within {} s. Try again once one is online.",
+                        REDEEM_TIMEOUT.as_secs()
+                    ),
+                ))
+            })
+    }
+}
+
+enum Dial {
+    /// The address is this daemon's own.
+    Myself,
+    Failed(String),
+}
+
+/// The pacts this daemon holds, as the sync opening sees them.
+struct Members(Arc<Daemon>);
+
+impl Membership for Members {
+    fn member_key(&self, pact: &[u8; 32]) -> Option<SigningKey> {
+        let p = self.0.open_pacts().into_iter().find(|p| p.id.0 == *pact)?;
+        Some(SigningKey::from_bytes(&p.member_seed()))
+    }
+
+    fn is_active_member(&self, pact: &[u8; 32], member: &[u8; 32]) -> bool {
+        self.0
+            .open_pacts()
+            .into_iter()
+            .find(|p| p.id.0 == *pact)
+            .and_then(|p| p.reader().ok())
+            .and_then(|r| r.members().ok())
+            .is_some_and(|ms| ms.iter().any(|m| m.key.0 == *member && m.active))
+    }
+}
+
+/// The pacts this daemon is an indexer of, as invite presentation sees them.
+struct Indexers(Arc<Daemon>);
+
+impl Indexer for Indexers {
+    fn indexer_key(&self, pact: &[u8; 32]) -> Option<SigningKey> {
+        let p = self.0.open_pacts().into_iter().find(|p| p.id.0 == *pact)?;
+        let is_indexer = p.reader().ok()?.pact().ok()??.indexers.contains(&p.me);
+        is_indexer.then(|| SigningKey::from_bytes(&p.member_seed()))
+    }
+
+    async fn redeem(
+        &self,
+        pact: [u8; 32],
+        token: String,
+        writer_key: [u8; 32],
+    ) -> std::result::Result<String, Refusal> {
+        let refusal = |e: ApiError| Refusal {
+            code: e.code.as_str().to_string(),
+            message: e.message,
+        };
+        let p = self
+            .0
+            .open_pacts()
+            .into_iter()
+            .find(|p| p.id.0 == pact)
+            .ok_or_else(|| Refusal {
+                code: "UNKNOWN_PACT".into(),
+                message: "this peer does not hold that pact".into(),
+            })?;
+        p.redeem_invite(
+            &v1::RedeemInviteRequest {
+                pact: String::new(),
+                token,
+                writer_key: hex::encode(writer_key),
+                confirm: true,
+            },
+            None,
+        )
+        .await
+        .map(|r| r.nonce)
+        .map_err(refusal)
+    }
+}
+
+/// A pact's log as sync sees it.
+struct Store(Arc<OpenPact>);
+
+impl LogStore for Store {
+    fn frontier(&self) -> std::result::Result<Vec<Head>, String> {
+        let r = self.0.reader().map_err(|e| e.message)?;
+        Ok(r.frontier()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(author, seq, hash)| Head {
+                author: author.0,
+                seq,
+                hash: hash.0,
+            })
+            .collect())
+    }
+
+    fn range(
+        &self,
+        author: &[u8; 32],
+        from_seq: u64,
+        limit: usize,
+    ) -> std::result::Result<Vec<Vec<u8>>, String> {
+        let r = self.0.reader().map_err(|e| e.message)?;
+        r.log_range(&MemberKey(*author), from_seq, limit)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn ingest(&self, entries: Vec<Vec<u8>>) -> std::result::Result<(), String> {
+        let results = self.0.ingest(entries).await.map_err(|e| e.message)?;
+        match results.iter().find(|r| matches!(r, Ingested::Invalid(_))) {
+            Some(bad) => Err(format!("{bad:?}")),
+            None => Ok(()),
+        }
+    }
+}
