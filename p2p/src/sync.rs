@@ -25,6 +25,8 @@ use crate::hello::Session;
 pub const RANGE_LIMIT: u32 = 256;
 /// Range requests one pull keeps in flight.
 const RANGES_IN_FLIGHT: usize = 4;
+/// Batches one pull hands to its store before the first is stored.
+const INGESTS_IN_FLIGHT: usize = 2;
 /// The largest message on a range stream (256 entries of up to 64 KiB payload fit).
 const MAX_RANGE_FRAME: usize = 32 * 1024 * 1024;
 
@@ -362,8 +364,9 @@ async fn fetch(
     Ok(entries)
 }
 
-/// Pulls `author`'s entries `from..=to`, a few ranges in flight, ingesting them in order; how
-/// many were ingested. Stops early where the peer has no more.
+/// Pulls `author`'s entries `from..=to`, a few ranges in flight, ingesting them in order (the
+/// next batch is verified while the last one is applied); how many were ingested. Stops early
+/// where the peer has no more.
 async fn pull<S: LogStore>(
     conn: &PeerConnection,
     store: &S,
@@ -376,26 +379,36 @@ async fn pull<S: LogStore>(
         let limit = (to - start + 1).min(u64::from(RANGE_LIMIT)) as u32;
         fetch(conn, author, start, limit)
     });
-    let mut answers = futures_util::stream::iter(starts).buffered(RANGES_IN_FLIGHT);
+    let mut done = false;
+    let ingests = futures_util::stream::iter(starts)
+        .buffered(RANGES_IN_FLIGHT)
+        // A short or empty answer: the peer has no more right now; later ranges are not used.
+        .take_while(move |answer| {
+            let go = !done;
+            done = done
+                || answer
+                    .as_ref()
+                    .map_or(true, |e| e.len() < RANGE_LIMIT as usize);
+            let empty = answer.as_ref().is_ok_and(Vec::is_empty);
+            futures_util::future::ready(go && !empty)
+        })
+        .map(|answer| async move {
+            let entries = answer?;
+            let n = entries.len() as u64;
+            let bytes: u64 = entries.iter().map(|e| e.len() as u64).sum();
+            store.ingest(entries).await.map_err(|e| Error::Refused {
+                code: "BAD_ENTRY".into(),
+                message: format!("the peer sent entries that do not verify: {e}"),
+            })?;
+            Counters::add(&counters.pulled, n);
+            Counters::add(&counters.bytes_in, bytes);
+            Ok::<u64, Error>(n)
+        })
+        .buffered(INGESTS_IN_FLIGHT);
+    tokio::pin!(ingests);
     let mut pulled = 0;
-    while let Some(entries) = answers.next().await {
-        let entries = entries?;
-        let n = entries.len() as u64;
-        if n == 0 {
-            break;
-        }
-        let bytes: usize = entries.iter().map(Vec::len).sum();
-        store.ingest(entries).await.map_err(|e| Error::Refused {
-            code: "BAD_ENTRY".into(),
-            message: format!("the peer sent entries that do not verify: {e}"),
-        })?;
-        Counters::add(&counters.pulled, n);
-        Counters::add(&counters.bytes_in, bytes as u64);
-        pulled += n;
-        if n < u64::from(RANGE_LIMIT) && from + pulled <= to {
-            // A short answer: the peer has no more right now.
-            break;
-        }
+    while let Some(n) = ingests.next().await {
+        pulled += n?;
     }
     Ok(pulled)
 }

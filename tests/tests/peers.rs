@@ -253,3 +253,157 @@ async fn a_stopped_daemon_catches_up_after_restart() {
     .await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// A peer that proves membership but serves a valid entry and a tampered one.
+struct Liar {
+    entries: Vec<Vec<u8>>,
+    head: openpact_p2p::sync::Head,
+}
+
+impl openpact_p2p::sync::LogStore for Liar {
+    fn frontier(&self) -> Result<Vec<openpact_p2p::sync::Head>, String> {
+        Ok(vec![self.head])
+    }
+
+    fn range(&self, _: &[u8; 32], from: u64, limit: usize) -> Result<Vec<Vec<u8>>, String> {
+        Ok(self
+            .entries
+            .iter()
+            .skip(from as usize)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn ingest(&self, _: Vec<Vec<u8>>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_a_tampered_entry_is_cut_off_and_nothing_it_sent_is_applied() {
+    use openpact_ledger::entry::{Draft, sign};
+    use openpact_ledger::{PactId, Signer, wire};
+    use openpact_p2p::{ALPN_INVITE, ALPN_SYNC, Endpoint, HostKey, hello, invite, sync};
+
+    let a = Node::start().await;
+    let pact = a.create_pact("honest").await;
+    a.record(&pact, "before the liar").await;
+    let token = a.invite(&pact).await;
+    let creator = a.status(&pact).await["public_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let pact_id = PactId::from_hex(&pact).expect("pact id");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], a.p2p_port));
+
+    // The liar joins honestly: it presents the invite over QUIC with its own member key.
+    let member = Signer::from_seed([42; 32]);
+    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let endpoint = Endpoint::bind(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        HostKey::from_seed([43; 32]),
+    )
+    .expect("endpoint");
+    let conn = endpoint
+        .connect(addr, None, ALPN_INVITE)
+        .await
+        .expect("invite connection");
+    let indexer = openpact_ledger::MemberKey::from_hex(&creator)
+        .expect("key")
+        .0;
+    invite::present(&conn, pact_id.0, &[indexer], &token, member.public().0)
+        .await
+        .expect("the invite is redeemed");
+    conn.conn.close(0u32.into(), b"done");
+    let before = eventually(SYNC, "the liar admitted", || async {
+        let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
+        (agents.as_array().map(Vec::len) == Some(2)).then(|| a.status(&pact))
+    })
+    .await
+    .await;
+
+    // Two entries of its own log: the first valid, the second with a flipped body byte.
+    let knowledge = |content: &str| wire::Body {
+        ops: vec![wire::Op {
+            op: Some(wire::op::Op::Knowledge(wire::Knowledge {
+                topic: "lies".into(),
+                content: content.into(),
+                ..Default::default()
+            })),
+        }],
+        display_name: None,
+    };
+    let first = sign(
+        &member,
+        Draft {
+            pact: pact_id,
+            seq: 0,
+            prev: None,
+            deps: Vec::new(),
+            lamport: 100,
+            epoch: 0,
+            time_ms: 1,
+            body: knowledge("a valid entry from the liar"),
+        },
+    );
+    let second = sign(
+        &member,
+        Draft {
+            pact: pact_id,
+            seq: 1,
+            prev: Some(first.hash),
+            deps: Vec::new(),
+            lamport: 101,
+            epoch: 0,
+            time_ms: 2,
+            body: knowledge("the truth"),
+        },
+    );
+    let mut tampered = second.bytes.clone();
+    let at = tampered
+        .windows(9)
+        .position(|w| w == b"the truth")
+        .expect("content in the bytes");
+    tampered[at] = b'T';
+    let liar = Liar {
+        entries: vec![first.bytes.clone(), tampered],
+        head: sync::Head {
+            author: member.public().0,
+            seq: 1,
+            hash: second.hash.0,
+        },
+    };
+    let conn = endpoint
+        .connect(addr, None, ALPN_SYNC)
+        .await
+        .expect("sync connection");
+    let session = hello::dial(&conn, pact_id.0, &key)
+        .await
+        .expect("the liar is a member");
+    let (_tx, grown) = tokio::sync::watch::channel(0u64);
+    let counters = sync::Counters::default();
+    let ended = tokio::time::timeout(
+        SYNC,
+        sync::live(&conn, session, &liar, true, grown, &counters),
+    )
+    .await;
+    assert!(ended.is_ok(), "the daemon hangs up on the liar");
+    let reason = conn.conn.close_reason();
+    assert!(
+        matches!(&reason, Some(quinn::ConnectionError::ApplicationClosed(c)) if c.reason.as_ref() == b"bad entry"),
+        "closed for the bad entry: {reason:?}"
+    );
+    let after = a.status(&pact).await;
+    assert_eq!(
+        after["stored"], before["stored"],
+        "nothing the liar sent is stored"
+    );
+    assert_eq!(after["view_digest"], before["view_digest"]);
+    assert!(
+        !a.knowledge(&pact)
+            .await
+            .iter()
+            .any(|c| c.contains("valid entry") || c.contains("truth"))
+    );
+}

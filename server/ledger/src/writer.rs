@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, ReadableDatabase};
 
 use crate::clock::Clock;
+use crate::entry::VerifiedEntry;
 use crate::error::{Error, Result};
 use crate::keys::{PactId, Signer};
 use crate::ledger::{AppendResult, Event, Ingested, Ledger};
@@ -53,7 +54,7 @@ enum Cmd {
         reply: oneshot::Sender<Result<AppendResult>>,
     },
     Ingest {
-        entries: Vec<Vec<u8>>,
+        entries: Vec<Incoming>,
         reply: oneshot::Sender<Result<Vec<Ingested>>>,
     },
     Stop,
@@ -139,6 +140,25 @@ impl Writer {
 
     /// Ingests entries from a peer; the receiver yields once they are durable.
     pub fn ingest_async(&self, entries: Vec<Vec<u8>>) -> oneshot::Receiver<Result<Vec<Ingested>>> {
+        self.send_ingest(entries.into_iter().map(Incoming::Bytes).collect())
+    }
+
+    /// Ingests entries the caller already ran through [`crate::entry::verify`] for this pact
+    /// (on its own threads, so the writer only orders, applies and commits); the receiver yields
+    /// once they are durable.
+    pub fn ingest_verified_async(
+        &self,
+        entries: Vec<VerifiedEntry>,
+    ) -> oneshot::Receiver<Result<Vec<Ingested>>> {
+        self.send_ingest(
+            entries
+                .into_iter()
+                .map(|e| Incoming::Verified(Box::new(e)))
+                .collect(),
+        )
+    }
+
+    fn send_ingest(&self, entries: Vec<Incoming>) -> oneshot::Receiver<Result<Vec<Ingested>>> {
         let (reply, rx) = oneshot::channel();
         if let Err(mpsc::SendError(Cmd::Ingest { reply, .. })) =
             self.tx.send(Cmd::Ingest { entries, reply })
@@ -175,7 +195,13 @@ struct Worker {
 /// What a batch does for one command, and where its answer goes.
 enum Work {
     Append(wire::Body),
-    Ingest(Vec<Vec<u8>>),
+    Ingest(Vec<Incoming>),
+}
+
+/// An entry from a peer: its bytes, or already verified.
+enum Incoming {
+    Bytes(Vec<u8>),
+    Verified(Box<VerifiedEntry>),
 }
 
 enum Reply {
@@ -285,8 +311,11 @@ impl Worker {
                     },
                     Work::Ingest(entries) => {
                         let mut out = Vec::with_capacity(entries.len());
-                        for e in &entries {
-                            out.push(b.ingest(e)?);
+                        for e in entries {
+                            out.push(match e {
+                                Incoming::Bytes(bytes) => b.ingest(&bytes)?,
+                                Incoming::Verified(v) => b.ingest_verified(*v)?,
+                            });
                         }
                         done.push(Done::Ingest(out));
                     }

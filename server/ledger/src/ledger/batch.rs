@@ -25,17 +25,10 @@ impl Batch<'_, '_> {
         let hash = wire::SignedEntry::decode(bytes)
             .ok()
             .map(|s| entry::entry_hash(&s.header));
-        if let Some(h) = hash {
-            let stored = self.log.by_hash(&h)?.is_some_and(|(_, _, v)| v == bytes);
-            let parked = self
-                .st
-                .parked
-                .entries
-                .get(&h)
-                .is_some_and(|e| e.bytes == bytes);
-            if stored || parked {
-                return Ok(Ingested::Duplicate(h));
-            }
+        if let Some(h) = hash
+            && self.is_exact_duplicate(&h, bytes)?
+        {
+            return Ok(Ingested::Duplicate(h));
         }
         let e = match entry::verify(bytes, &self.st.pact, self.st.deps_cap) {
             Ok(e) => e,
@@ -47,6 +40,35 @@ impl Batch<'_, '_> {
                 return Ok(Ingested::Invalid(reason));
             }
         };
+        self.ingest_checked(e)
+    }
+
+    /// Ingests an entry the caller already ran through [`entry::verify`] for this pact (off
+    /// the writer's thread, say). Its deps cap, chain and deps are checked here as for
+    /// [`Batch::ingest`].
+    pub fn ingest_verified(&mut self, e: VerifiedEntry) -> Result<Ingested> {
+        if self.is_exact_duplicate(&e.hash, &e.bytes)? {
+            return Ok(Ingested::Duplicate(e.hash));
+        }
+        if e.header.pact != self.st.pact && !(e.is_genesis() && e.hash.0 == self.st.pact.0) {
+            return self.invalid(Some(e.hash), Invalid::ForeignPact);
+        }
+        self.ingest_checked(e)
+    }
+
+    /// Whether these exact bytes are stored or parked under `h`.
+    fn is_exact_duplicate(&self, h: &EntryHash, bytes: &[u8]) -> Result<bool> {
+        let stored = self.log.by_hash(h)?.is_some_and(|(_, _, v)| v == bytes);
+        let parked = self
+            .st
+            .parked
+            .entries
+            .get(h)
+            .is_some_and(|e| e.bytes == bytes);
+        Ok(stored || parked)
+    }
+
+    fn ingest_checked(&mut self, e: VerifiedEntry) -> Result<Ingested> {
         let hash = e.hash;
         if self.st.tail.get(&hash).is_some()
             || self.st.parked.entries.contains_key(&hash)
