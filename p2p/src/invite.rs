@@ -33,11 +33,13 @@ pub trait Indexer: Send + Sync {
     /// This peer's member key in `pact` when it is one of the pact's indexers.
     fn indexer_key(&self, pact: &[u8; 32]) -> Option<SigningKey>;
     /// Redeems `token` for `writer_key`: the spent nonce, or why not.
+    /// `next_seq` is the joiner's next seq (it is admitted from there on).
     fn redeem(
         &self,
         pact: [u8; 32],
         token: String,
         writer_key: [u8; 32],
+        next_seq: u64,
     ) -> impl Future<Output = Result<String, Refusal>> + Send;
 }
 
@@ -69,15 +71,16 @@ async fn read<M: prost::Message + Default>(recv: &mut Recv) -> Result<M, Error> 
     M::decode(frame.freeze()).map_err(|e| protocol(format!("a malformed invite message: {e}")))
 }
 
-/// Presents `token` for `writer_key` on `conn` (opened with [`ALPN_INVITE`]), after the peer
-/// proved it holds one of `indexers` for `pact`. The spent nonce, or the indexer's refusal as
-/// [`Error::Refused`].
+/// Presents `token` for `writer_key` (whose next entry has seq `next_seq`) on `conn` (opened
+/// with [`ALPN_INVITE`]), after the peer proved it holds one of `indexers` for `pact`. The spent
+/// nonce, or the indexer's refusal as [`Error::Refused`].
 pub async fn present(
     conn: &PeerConnection,
     pact: [u8; 32],
     indexers: &[[u8; 32]],
     token: &str,
     writer_key: [u8; 32],
+    next_seq: u64,
 ) -> Result<String, Error> {
     if conn.alpn != ALPN_INVITE {
         return Err(protocol("the connection was not opened for invites"));
@@ -127,6 +130,7 @@ pub async fn present(
         &wire::Redeem {
             token: token.to_string(),
             writer_key: writer_key.to_vec(),
+            next_seq,
         },
     )
     .await?;
@@ -201,7 +205,10 @@ pub async fn answer<I: Indexer>(conn: &PeerConnection, indexer: &I) -> Result<()
             message: "a writer key is 32 bytes".into(),
             ..Default::default()
         },
-        Ok(writer) => match indexer.redeem(pact, redeem.token, writer).await {
+        Ok(writer) => match indexer
+            .redeem(pact, redeem.token, writer, redeem.next_seq)
+            .await
+        {
             Ok(nonce) => wire::RedeemReply {
                 ok: true,
                 nonce,

@@ -530,7 +530,9 @@ impl Daemon {
         })?;
         pact.set_discovery_secret(&token.secret)?;
         let addrs = crate::pact::invites::resolve_hints(&token.seeds).await;
-        if pact.role(&pact.reader()?)?.is_some() {
+        // A member with a live session needs no invite. One without may have been removed
+        // without hearing of it yet (the pact's peers stopped syncing with it): it redeems.
+        if pact.role(&pact.reader()?)?.is_some() && net.connected_pact(&pact.id) {
             return Ok(());
         }
         let indexers = token
@@ -538,18 +540,29 @@ impl Daemon {
             .iter()
             .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
             .collect();
-        net.redeem_remote(pact.id, indexers, addrs.clone(), raw, pact.me)
-            .await?;
-        // A member now: sync with the pact's peers the token names (kept across restarts).
+        net.redeem_remote(
+            pact.id,
+            indexers,
+            addrs.clone(),
+            raw,
+            pact.me,
+            pact.next_seq()?,
+        )
+        .await?;
+        // A member now: sync with the pact's peers the token names (kept across restarts), and
+        // retry the ones that refused this daemon before.
         for a in &addrs {
             pact.remember_peer(&a.to_string())?;
             net.dial(pact.id, *a);
         }
+        net.retry_now();
         let timeout = Duration::from_millis(match timeout_ms {
             0 => 30_000,
             t => u64::from(t),
         });
+        let deadline = tokio::time::Instant::now() + timeout;
         pact.wait_member(timeout).await?;
+        net.wait_connected(&pact.id, deadline).await;
         // As a new pact's creator does, say who arrived.
         if let Some(name) = pact.config().display_name {
             let body = pact::system_message(

@@ -42,6 +42,7 @@ const REDEEM_TIMEOUT: Duration = Duration::from_secs(15);
 const CLOSE_DUPLICATE: u32 = 1;
 const CLOSE_BAD_ENTRY: u32 = 2;
 const CLOSE_DONE: u32 = 3;
+const CLOSE_REMOVED: u32 = 4;
 
 /// Where and how the endpoint listens.
 #[derive(Clone, Debug)]
@@ -74,6 +75,10 @@ pub struct Net {
     sessions: Mutex<Vec<Live>>,
     dialing: Mutex<HashSet<(PactId, SocketAddr)>>,
     next_id: AtomicU64,
+    /// Wakes dial loops out of their backoff.
+    retry: tokio::sync::Notify,
+    /// Bumped when a session starts.
+    sessions_up: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Net {
@@ -142,6 +147,8 @@ impl Net {
             sessions: Mutex::new(Vec::new()),
             dialing: Mutex::new(HashSet::new()),
             next_id: AtomicU64::new(1),
+            retry: tokio::sync::Notify::new(),
+            sessions_up: tokio::sync::watch::channel(0).0,
         });
         tokio::spawn(net.clone().accept_loop(daemon.stopping()));
         for pact in daemon.open_pacts() {
@@ -209,6 +216,30 @@ impl Net {
                 up_ms: p.up.as_millis() as u64,
             })
             .collect()
+    }
+
+    /// Whether a session for `pact` is up.
+    pub fn connected_pact(&self, pact: &PactId) -> bool {
+        self.sessions
+            .lock()
+            .is_ok_and(|s| s.iter().any(|l| l.pact == *pact))
+    }
+
+    /// Waits until a session for `pact` is up, or `deadline`.
+    pub async fn wait_connected(&self, pact: &PactId, deadline: tokio::time::Instant) {
+        let mut up = self.sessions_up.subscribe();
+        while !self.connected_pact(pact) {
+            match tokio::time::timeout_at(deadline, up.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Dials every known peer again now, whatever their backoff (this daemon was just
+    /// admitted somewhere).
+    pub fn retry_now(&self) {
+        self.retry.notify_waiters();
     }
 
     /// Closes every connection (the daemon is stopping).
@@ -323,15 +354,14 @@ impl Net {
         pact.peer_up(MemberKey(live.member));
         tracing::info!(pact = %pact_id, peer = %live.addr, member = %hex::encode(live.member), "peer session up");
         let store = Store(pact.clone());
-        let result = sync::live(
-            &conn,
-            session,
-            &store,
-            dialer,
-            pact.commits(),
-            &live.counters,
-        )
-        .await;
+        let result = tokio::select! {
+            r = sync::live(&conn, session, &store, dialer, pact.commits(), &live.counters) => r,
+            () = removed(&pact, MemberKey(live.member)) => {
+                tracing::info!(pact = %pact_id, peer = %live.addr, "the peer's member was removed: session closed");
+                conn.conn.close(CLOSE_REMOVED.into(), b"removed");
+                Ok(())
+            }
+        };
         self.unregister(live.id);
         pact.peer_down(MemberKey(live.member));
         self.publish(&pact, &live, v1::EventKind::PeerRemove);
@@ -366,6 +396,7 @@ impl Net {
             old.conn.close(CLOSE_DUPLICATE.into(), b"duplicate");
         }
         sessions.push(live.clone());
+        self.sessions_up.send_modify(|n| *n += 1);
         true
     }
 
@@ -422,7 +453,10 @@ impl Net {
             if started.elapsed() > STABLE {
                 backoff = BACKOFF_MIN;
             }
-            tokio::time::sleep(jitter(backoff)).await;
+            tokio::select! {
+                () = tokio::time::sleep(jitter(backoff)) => {}
+                () = self.retry.notified() => backoff = BACKOFF_MIN,
+            }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
         if let Ok(mut d) = self.dialing.lock() {
@@ -474,6 +508,7 @@ impl Net {
         addrs: Vec<SocketAddr>,
         token: String,
         writer_key: MemberKey,
+        next_seq: u64,
     ) -> Result<String> {
         if addrs.is_empty() {
             return Err(ApiError::new(
@@ -485,7 +520,8 @@ impl Net {
             let (token, indexers) = (token.clone(), indexers.clone());
             Box::pin(async move {
                 let conn = self.endpoint.connect(addr, None, ALPN_INVITE).await?;
-                let out = invite::present(&conn, pact.0, &indexers, &token, writer_key.0).await;
+                let out =
+                    invite::present(&conn, pact.0, &indexers, &token, writer_key.0, next_seq).await;
                 conn.conn.close(CLOSE_DONE.into(), b"done");
                 out
             })
@@ -525,6 +561,26 @@ impl Net {
                     ),
                 ))
             })
+    }
+}
+
+/// Resolves once `member` is no longer an active member of `pact` (its removal was applied
+/// here): from then on it gets nothing new.
+async fn removed(pact: &OpenPact, member: MemberKey) {
+    let mut commits = pact.commits();
+    loop {
+        // A member this view does not know yet (a joiner still syncing) is not removed.
+        let gone = pact
+            .reader()
+            .and_then(|r| r.members().map_err(Into::into))
+            .is_ok_and(|ms| ms.iter().any(|m| m.key == member && !m.active));
+        if gone {
+            return;
+        }
+        if commits.changed().await.is_err() {
+            // The pact closed: the session ends with it.
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -569,6 +625,7 @@ impl Indexer for Indexers {
         pact: [u8; 32],
         token: String,
         writer_key: [u8; 32],
+        next_seq: u64,
     ) -> std::result::Result<String, Refusal> {
         let refusal = |e: ApiError| Refusal {
             code: e.code.as_str().to_string(),
@@ -589,6 +646,7 @@ impl Indexer for Indexers {
                 token,
                 writer_key: hex::encode(writer_key),
                 confirm: true,
+                writer_next_seq: next_seq,
             },
             None,
         )

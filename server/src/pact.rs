@@ -529,6 +529,16 @@ impl OpenPact {
         }
     }
 
+    /// The seq this daemon's next entry in the pact will have (0 before its first).
+    pub fn next_seq(&self) -> Result<u64> {
+        Ok(self
+            .reader()?
+            .frontier()?
+            .into_iter()
+            .find(|(k, _, _)| *k == self.me)
+            .map_or(0, |(_, seq, _)| seq + 1))
+    }
+
     /// The seed of this daemon's member key, for membership proofs on the peer network.
     pub fn member_seed(&self) -> [u8; 32] {
         self.reopen.signer.seed()

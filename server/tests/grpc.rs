@@ -1147,6 +1147,7 @@ async fn admin_info_me_and_invites() {
         token: token.into(),
         writer_key: joiner.clone(),
         confirm: true,
+        writer_next_seq: 0,
     };
     assert_eq!(
         code(h.c.pact.redeem_invite(redeem("thisisnotatoken")).await),

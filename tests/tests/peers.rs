@@ -312,7 +312,7 @@ async fn a_peer_that_sends_a_tampered_entry_is_cut_off_and_nothing_it_sent_is_ap
     let indexer = openpact_ledger::MemberKey::from_hex(&creator)
         .expect("key")
         .0;
-    invite::present(&conn, pact_id.0, &[indexer], &token, member.public().0)
+    invite::present(&conn, pact_id.0, &[indexer], &token, member.public().0, 0)
         .await
         .expect("the invite is redeemed");
     conn.conn.close(0u32.into(), b"done");
@@ -406,4 +406,102 @@ async fn a_peer_that_sends_a_tampered_entry_is_cut_off_and_nothing_it_sent_is_ap
             .iter()
             .any(|c| c.contains("valid entry") || c.contains("truth"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
+    let (a, pact, joiners) = pact_of(2).await;
+    let (b, c) = (&joiners[0], &joiners[1]);
+    b.record(&pact, "b while a member").await;
+    converged(&[&a, b, c], &pact, 1).await;
+    let b_key = b.status(&pact).await["public_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+
+    let out = a.cli(&["remove-member", &b_key]);
+    assert!(
+        out.status.success(),
+        "remove-member: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its sessions for the pact close.
+    eventually(SYNC, "b's session on a to close", || async {
+        let s = a.status(&pact).await;
+        let peers = s["peers"].as_array().cloned().unwrap_or_default();
+        (!peers.iter().any(|p| p["member_key"] == b_key.as_str())).then_some(())
+    })
+    .await;
+    // What b writes from now on never takes effect elsewhere, and b gets nothing new.
+    let _ = b
+        .call(
+            "POST",
+            &format!("/v1/pacts/{pact}/knowledge"),
+            Some(json!({"topic": "e2e", "content": "b after removal"})),
+        )
+        .await;
+    a.record(&pact, "a after removal").await;
+    eventually(SYNC, "c to get a's entry", || async {
+        c.knowledge(&pact)
+            .await
+            .contains(&"a after removal".to_string())
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in [&a, c] {
+        assert!(
+            !n.knowledge(&pact)
+                .await
+                .contains(&"b after removal".to_string()),
+            "a removed member's write took effect"
+        );
+    }
+    assert!(
+        !b.knowledge(&pact)
+            .await
+            .contains(&"a after removal".to_string()),
+        "the removed member got a new entry"
+    );
+    let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
+    assert!(
+        !agents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| x["remote_key"] == b_key.as_str()),
+        "{agents}"
+    );
+
+    // Invited again, it works again: it catches up and its new writes arrive.
+    let token = a.invite(&pact).await;
+    let r = b.join(&pact, &token, "b again").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["role"], "member");
+    eventually(SYNC, "b to catch up after its return", || async {
+        b.knowledge(&pact)
+            .await
+            .contains(&"a after removal".to_string())
+            .then_some(())
+    })
+    .await;
+    b.record(&pact, "b is back").await;
+    for n in [&a, c] {
+        eventually(SYNC, "b's new entry everywhere", || async {
+            n.knowledge(&pact)
+                .await
+                .contains(&"b is back".to_string())
+                .then_some(())
+        })
+        .await;
+    }
+    for n in [&a, c] {
+        assert!(
+            !n.knowledge(&pact)
+                .await
+                .contains(&"b after removal".to_string()),
+            "the write made while removed stays dropped"
+        );
+    }
+    converged(&[&a, b, c], &pact, 3).await;
 }

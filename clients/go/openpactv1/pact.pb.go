@@ -3227,8 +3227,11 @@ type RedeemInviteRequest struct {
 	Pact  string                 `protobuf:"bytes,1,opt,name=pact,proto3" json:"pact,omitempty"`
 	Token string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// The joiner's member key, 64 hex.
-	WriterKey     string `protobuf:"bytes,3,opt,name=writer_key,json=writerKey,proto3" json:"writer_key,omitempty"`
-	Confirm       bool   `protobuf:"varint,4,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	WriterKey string `protobuf:"bytes,3,opt,name=writer_key,json=writerKey,proto3" json:"writer_key,omitempty"`
+	Confirm   bool   `protobuf:"varint,4,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	// The joiner's next seq when it already wrote (a member removed and invited again): entries
+	// below it, written while it was not a member, stay dropped.
+	WriterNextSeq uint64 `protobuf:"varint,5,opt,name=writer_next_seq,json=writerNextSeq,proto3" json:"writer_next_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3289,6 +3292,13 @@ func (x *RedeemInviteRequest) GetConfirm() bool {
 		return x.Confirm
 	}
 	return false
+}
+
+func (x *RedeemInviteRequest) GetWriterNextSeq() uint64 {
+	if x != nil {
+		return x.WriterNextSeq
+	}
+	return 0
 }
 
 type RedeemInviteResponse struct {
@@ -3646,13 +3656,14 @@ const file_openpact_v1_pact_proto_rawDesc = "" +
 	"\aconfirm\x18\x03 \x01(\tR\aconfirm\"<\n" +
 	"\x14RevokeInviteResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\tR\x05nonce\"x\n" +
+	"\x05nonce\x18\x02 \x01(\tR\x05nonce\"\xa0\x01\n" +
 	"\x13RedeemInviteRequest\x12\x12\n" +
 	"\x04pact\x18\x01 \x01(\tR\x04pact\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
 	"writer_key\x18\x03 \x01(\tR\twriterKey\x12\x18\n" +
-	"\aconfirm\x18\x04 \x01(\bR\aconfirm\"<\n" +
+	"\aconfirm\x18\x04 \x01(\bR\aconfirm\x12&\n" +
+	"\x0fwriter_next_seq\x18\x05 \x01(\x04R\rwriterNextSeq\"<\n" +
 	"\x14RedeemInviteResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\tR\x05nonce*\"\n" +

@@ -151,6 +151,7 @@ pub async fn redeem<S: Plane>(
                 token: b.fields.token,
                 writer_key: b.fields.writer_key,
                 confirm: true,
+                writer_next_seq: 0,
             }))
             .await,
     )?;

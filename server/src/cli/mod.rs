@@ -176,6 +176,14 @@ enum Command {
     /// Prints one JSON line when stdout is not a terminal.
     Join(peers::JoinArgs),
 
+    /// Add a member to the pact by its public key (no invite needed).
+    AddMember(peers::MemberArgs),
+
+    /// Remove a member from the pact: from its ledger position on, its entries are dropped on
+    /// every peer, its sessions for the pact are closed and it gets nothing new. It can be
+    /// invited again.
+    RemoveMember(peers::MemberArgs),
+
     /// Serve the REST gateway as its own process, in front of a running daemon's socket.
     ///
     /// The daemon already serves REST on its --port; this runs the same gateway elsewhere
@@ -288,6 +296,8 @@ async fn client_verb(dir: DataDir, command: Command, out: Output) -> Result<(), 
         Command::Skill(cmd) => skills::run(&dir, cmd, out).await,
         Command::Invite(args) => peers::invite(&dir, &args, out).await,
         Command::Join(args) => peers::join(&dir, &args, out).await,
+        Command::AddMember(args) => peers::member(&dir, &args, true, out).await,
+        Command::RemoveMember(args) => peers::member(&dir, &args, false, out).await,
         Command::Start(_)
         | Command::Stop { .. }
         | Command::Init(_)

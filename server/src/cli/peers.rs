@@ -59,6 +59,54 @@ pub struct JoinArgs {
     port: Option<u16>,
 }
 
+/// `openpact add-member` and `openpact remove-member`.
+#[derive(Args, Debug)]
+pub struct MemberArgs {
+    /// The member's public key: 64 hex, as its daemon shows it (`openpact status`).
+    key: String,
+
+    #[command(flatten)]
+    pact: PactArgs,
+}
+
+/// `openpact add-member KEY` (`add: true`) or `openpact remove-member KEY`.
+pub async fn member(
+    dir: &DataDir,
+    args: &MemberArgs,
+    add: bool,
+    out: Output,
+) -> Result<(), CliError> {
+    let mut client = control::connect(dir).await?;
+    let (pact, key) = (args.pact.name(), args.key.trim().to_ascii_lowercase());
+    let r = if add {
+        client
+            .pact
+            .add_member(v1::AddMemberRequest {
+                pact,
+                key,
+                indexer: false,
+            })
+            .await?
+    } else {
+        client
+            .pact
+            .remove_member(v1::RemoveMemberRequest { pact, key })
+            .await?
+    }
+    .into_inner();
+    if out.json() {
+        json_line(&json!({"ok": r.ok, "key": r.key, "added": add}));
+    } else if add {
+        say(format!("Added {} as a member.", r.key));
+    } else {
+        say(format!(
+            "Removed {}. Its later entries are dropped on every peer, and it gets nothing new.",
+            r.key
+        ));
+    }
+    Ok(())
+}
+
 /// `openpact invite`.
 pub async fn invite(dir: &DataDir, args: &InviteArgs, out: Output) -> Result<(), CliError> {
     let mut client = control::connect(dir).await?;

@@ -350,7 +350,8 @@ impl OpenPact {
             .frontier()?
             .into_iter()
             .find(|(k, _, _)| *k == key)
-            .map_or(0, |(_, seq, _)| seq + 1);
+            .map_or(0, |(_, seq, _)| seq + 1)
+            .max(req.writer_next_seq);
         let done = self
             .append(vec![
                 Op::RedeemInvite(wire::RedeemInvite { nonce }),
@@ -405,7 +406,14 @@ impl OpenPact {
             .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
             .collect();
         let nonce = net
-            .redeem_remote(self.id, indexers, addrs, req.token.clone(), key)
+            .redeem_remote(
+                self.id,
+                indexers,
+                addrs,
+                req.token.clone(),
+                key,
+                req.writer_next_seq,
+            )
             .await?;
         Ok(v1::RedeemInviteResponse { ok: true, nonce })
     }

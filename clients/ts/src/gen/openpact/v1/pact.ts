@@ -1092,6 +1092,13 @@ export interface RedeemInviteRequest {
      * @generated from protobuf field: bool confirm = 4
      */
     confirm: boolean;
+    /**
+     * The joiner's next seq when it already wrote (a member removed and invited again): entries
+     * below it, written while it was not a member, stay dropped.
+     *
+     * @generated from protobuf field: uint64 writer_next_seq = 5
+     */
+    writerNextSeq: number;
 }
 /**
  * @generated from protobuf message openpact.v1.RedeemInviteResponse
@@ -1812,7 +1819,8 @@ class RedeemInviteRequest$Type extends MessageType<RedeemInviteRequest> {
             { no: 1, name: "pact", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 2, name: "token", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 3, name: "writer_key", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
-            { no: 4, name: "confirm", kind: "scalar", T: 8 /*ScalarType.BOOL*/ }
+            { no: 4, name: "confirm", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 5, name: "writer_next_seq", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ }
         ]);
     }
 }

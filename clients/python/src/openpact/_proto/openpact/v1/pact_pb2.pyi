@@ -1524,11 +1524,16 @@ class RedeemInviteRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     WRITER_KEY_FIELD_NUMBER: _builtins.int
     CONFIRM_FIELD_NUMBER: _builtins.int
+    WRITER_NEXT_SEQ_FIELD_NUMBER: _builtins.int
     pact: _builtins.str
     token: _builtins.str
     writer_key: _builtins.str
     """The joiner's member key, 64 hex."""
     confirm: _builtins.bool
+    writer_next_seq: _builtins.int
+    """The joiner's next seq when it already wrote (a member removed and invited again): entries
+    below it, written while it was not a member, stay dropped.
+    """
     def __init__(
         self,
         *,
@@ -1536,10 +1541,11 @@ class RedeemInviteRequest(_message.Message):
         token: _builtins.str = ...,
         writer_key: _builtins.str = ...,
         confirm: _builtins.bool = ...,
+        writer_next_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm", b"confirm", "pact", b"pact", "token", b"token", "writer_key", b"writer_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confirm", b"confirm", "pact", b"pact", "token", b"token", "writer_key", b"writer_key", "writer_next_seq", b"writer_next_seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
