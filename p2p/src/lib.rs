@@ -6,13 +6,15 @@
 //! [`identity`], [`tls`]), the endpoint with one ALPN per protocol ([`endpoint`]) and the proof of
 //! pact membership bound to a TLS session ([`proof`]), and the opening of a sync connection where
 //! both ends prove they are members of the pact ([`hello`]), pull sync in rounds and live
-//! sessions ([`sync`]), and presenting an invite to an indexer ([`invite`]).
+//! sessions ([`sync`]), presenting an invite to an indexer ([`invite`]), and announce and lookup
+//! of topics at seeds ([`rendezvous`]).
 
 pub mod endpoint;
 pub mod hello;
 pub mod identity;
 pub mod invite;
 pub mod proof;
+pub mod rendezvous;
 pub mod sync;
 mod tls;
 

@@ -40,6 +40,8 @@ const CONFIG_FILE: &str = "config.json";
 const MEMBER_KEY_FILE: &str = "member.key";
 /// The daemon's host key (its identity on the peer network), in the data dir's root.
 const HOST_KEY_FILE: &str = "host.key";
+/// The key of a seed node run on the data dir.
+const SEED_KEY_FILE: &str = "seed.key";
 
 /// A data directory, named by its root. Nothing is touched until a method needs the disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,15 +235,25 @@ impl DataDir {
 
     /// The host key's seed from `host.key` (64 hex characters, mode 0600), made on first use.
     pub fn host_seed(&self) -> Result<[u8; 32]> {
-        let path = self.host_key_path();
-        if let Some(bytes) = file::read_optional(&path)? {
-            return seed_of(&path, &bytes);
+        self.key_seed(&self.host_key_path())
+    }
+
+    /// The key of `openpact seed` run on this data dir (`seed.key`), made on first use: a seed
+    /// node keeps its identity across restarts.
+    pub fn seed_node_seed(&self) -> Result<[u8; 32]> {
+        self.ensure()?;
+        self.key_seed(&self.root.join(SEED_KEY_FILE))
+    }
+
+    fn key_seed(&self, path: &Path) -> Result<[u8; 32]> {
+        if let Some(bytes) = file::read_optional(path)? {
+            return seed_of(path, &bytes);
         }
-        let seed = random_bytes::<32>("the host key")?;
-        match file::write_new_atomic(&path, hex::encode(seed).as_bytes()) {
+        let seed = random_bytes::<32>("a host key")?;
+        match file::write_new_atomic(path, hex::encode(seed).as_bytes()) {
             Ok(()) => Ok(seed),
             // Made by another process in between: that one holds.
-            Err(file::NewFileError::Exists) => self.host_seed(),
+            Err(file::NewFileError::Exists) => self.key_seed(path),
             Err(file::NewFileError::Other(e)) => Err(e),
         }
     }

@@ -327,6 +327,10 @@ impl Daemon {
                 .await
                 .map_err(|e| ApiError::internal(format!("pact creation panicked: {e}")))??;
         let opened = self.add_slot(&entry)?;
+        if let Some(net) = self.net() {
+            // Announce the new pact at the seeds now.
+            net.rediscover();
+        }
         let config = opened.config();
         Ok(v1::CreatePactResponse {
             ok: true,
@@ -529,7 +533,17 @@ impl Daemon {
             )
         })?;
         pact.set_discovery_secret(&token.secret)?;
-        let addrs = crate::pact::invites::resolve_hints(&token.seeds).await;
+        pact.set_seeds(&token.seeds)?;
+        let seeds = crate::discovery::resolve(&token.seeds).await;
+        let found = match hex::decode(&token.secret) {
+            Ok(secret) => {
+                let topic = openpact_p2p::rendezvous::topic_of(&secret);
+                let mut at = seeds.clone();
+                at.extend(crate::discovery::resolve(&net.seeds()).await);
+                crate::discovery::lookup_once(&net, &at, topic).await
+            }
+            Err(_) => Vec::new(),
+        };
         // A member with a live session needs no invite. One without may have been removed
         // without hearing of it yet (the pact's peers stopped syncing with it): it redeems.
         if pact.role(&pact.reader()?)?.is_some() && net.connected_pact(&pact.id) {
@@ -540,22 +554,29 @@ impl Daemon {
             .iter()
             .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
             .collect();
-        net.redeem_remote(
-            pact.id,
-            indexers,
-            addrs.clone(),
-            raw,
-            pact.me,
-            pact.next_seq()?,
-        )
-        .await?;
-        // A member now: sync with the pact's peers the token names (kept across restarts), and
-        // retry the ones that refused this daemon before.
-        for a in &addrs {
-            pact.remember_peer(&a.to_string())?;
-            net.dial(pact.id, *a);
+        let mut candidates = found.clone();
+        candidates.extend(seeds);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let (_, indexer) = net
+            .redeem_remote(
+                pact.id,
+                indexers,
+                candidates,
+                raw,
+                pact.me,
+                pact.next_seq()?,
+            )
+            .await?;
+        // A member now: sync with the indexer that admitted it (kept across restarts) and the
+        // peers the seeds named; retry the ones that refused this daemon before; announce.
+        pact.remember_peer(&indexer.to_string())?;
+        net.dial(pact.id, indexer);
+        for a in found {
+            net.dial_found(pact.id, a);
         }
         net.retry_now();
+        net.rediscover();
         let timeout = Duration::from_millis(match timeout_ms {
             0 => 30_000,
             t => u64::from(t),

@@ -6,6 +6,7 @@ pub mod client;
 pub mod convert;
 pub mod daemon;
 pub mod datadir;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod host;

@@ -17,8 +17,9 @@ use ed25519_dalek::SigningKey;
 use openpact_ledger::{Code, Ingested, MemberKey, PactId};
 use openpact_p2p::hello::{self, Membership, Session};
 use openpact_p2p::invite::{self, Indexer, Refusal};
+use openpact_p2p::rendezvous::{self, Known, Seed};
 use openpact_p2p::sync::{self, Counters, Head, LogStore};
-use openpact_p2p::{ALPN_INVITE, ALPN_SYNC, Endpoint, HostKey, PeerConnection};
+use openpact_p2p::{ALPN_INVITE, ALPN_RENDEZVOUS, ALPN_SYNC, Endpoint, HostKey, PeerConnection};
 use openpact_proto::v1;
 
 use crate::error::{ApiError, Result};
@@ -35,6 +36,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 const STABLE: Duration = Duration::from_secs(10);
 /// How long a dial (handshake and opening) may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failed dials in a row after which an address found through discovery is dropped.
+const GIVE_UP_AFTER: u32 = 8;
 /// How long a forwarded redeem may take in all.
 const REDEEM_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -52,6 +55,8 @@ pub struct NetOptions {
     /// Whether another free port may be taken when `listen`'s is in use (no port was asked
     /// for).
     pub fallback: bool,
+    /// Seeds to announce this daemon's pacts at and find their peers through (`host:port`).
+    pub bootstrap: Vec<String>,
 }
 
 /// A live sync session.
@@ -79,6 +84,14 @@ pub struct Net {
     retry: tokio::sync::Notify,
     /// Bumped when a session starts.
     sessions_up: tokio::sync::watch::Sender<u64>,
+    /// This daemon as a seed for others.
+    seed: Arc<Seed>,
+    /// Seeds it announces at.
+    bootstrap: Vec<String>,
+    /// Addresses seeds saw this daemon at.
+    observed: Mutex<Vec<SocketAddr>>,
+    /// Wakes discovery for a round now (a pact was added).
+    discover: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Net {
@@ -141,7 +154,7 @@ impl Net {
         let key = HostKey::from_seed(daemon.dir.host_seed()?);
         let endpoint =
             Endpoint::bind_preferring(opts.listen, key, opts.fallback).map_err(net_error)?;
-        let net = Arc::new(Net {
+        let net = Arc::new_cyclic(|me: &Weak<Net>| Net {
             endpoint,
             daemon: Arc::downgrade(daemon),
             sessions: Mutex::new(Vec::new()),
@@ -149,11 +162,16 @@ impl Net {
             next_id: AtomicU64::new(1),
             retry: tokio::sync::Notify::new(),
             sessions_up: tokio::sync::watch::channel(0).0,
+            seed: Seed::new(Some(Arc::new(KnownPeers(me.clone())))),
+            bootstrap: opts.bootstrap.clone(),
+            observed: Mutex::new(Vec::new()),
+            discover: tokio::sync::Notify::new(),
         });
         tokio::spawn(net.clone().accept_loop(daemon.stopping()));
         for pact in daemon.open_pacts() {
             net.dial_known(&pact);
         }
+        tokio::spawn(crate::discovery::run(net.clone(), daemon.stopping()));
         Ok(net)
     }
 
@@ -167,13 +185,78 @@ impl Net {
         self.endpoint.host_key().public()
     }
 
-    /// Addresses a joiner can reach this daemon at, for an invite's seed hints: the listening
-    /// address when it names one (not 0.0.0.0 or ::).
+    /// The QUIC endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Where a joiner can find this daemon's pacts, for an invite's seed hints: the listening
+    /// address when it names one (not 0.0.0.0 or ::), the addresses seeds saw this daemon at,
+    /// and the seeds themselves.
     pub fn hints(&self) -> Vec<String> {
-        self.local_addr()
+        let mut out: Vec<String> = self
+            .local_addr()
             .filter(|a| !a.ip().is_unspecified())
-            .map(|a| vec![a.to_string()])
-            .unwrap_or_default()
+            .map(|a| a.to_string())
+            .into_iter()
+            .collect();
+        if let Ok(o) = self.observed.lock() {
+            out.extend(o.iter().map(SocketAddr::to_string));
+        }
+        out.extend(self.bootstrap.iter().cloned());
+        let mut seen = HashSet::new();
+        out.retain(|h| seen.insert(h.clone()));
+        out
+    }
+
+    /// Notes an address a seed saw this daemon at.
+    pub fn observed(&self, addr: SocketAddr) {
+        if let Ok(mut o) = self.observed.lock()
+            && !o.contains(&addr)
+        {
+            tracing::info!(%addr, "a seed sees this daemon at");
+            o.push(addr);
+            let excess = o.len().saturating_sub(4);
+            o.drain(..excess);
+        }
+    }
+
+    /// The rendezvous topic of every open pact that has a discovery secret.
+    pub fn topics(&self) -> Vec<(PactId, [u8; 32])> {
+        let Some(d) = self.daemon() else {
+            return Vec::new();
+        };
+        d.open_pacts()
+            .into_iter()
+            .filter_map(|p| {
+                let secret = hex::decode(p.discovery_secret()?).ok()?;
+                Some((p.id, rendezvous::topic_of(&secret)))
+            })
+            .collect()
+    }
+
+    /// The seed hints every open pact was joined with (`seeds` in its config), with the
+    /// daemon's own `--bootstrap`: where discovery announces and looks up.
+    pub fn seeds(&self) -> Vec<String> {
+        let mut out = self.bootstrap.clone();
+        if let Some(d) = self.daemon() {
+            for p in d.open_pacts() {
+                out.extend(p.seeds());
+            }
+        }
+        let mut seen = HashSet::new();
+        out.retain(|h| seen.insert(h.clone()));
+        out
+    }
+
+    /// Asks discovery for a round now (a pact was added or joined).
+    pub fn rediscover(&self) {
+        self.discover.notify_waiters();
+    }
+
+    /// Resolves when a discovery round is asked for.
+    pub async fn discovery_wanted(&self) {
+        self.discover.notified().await;
     }
 
     /// The live sessions.
@@ -259,12 +342,25 @@ impl Net {
 
     /// Keeps a session with `addr` for `pact` up from now on, unless a loop already does.
     pub fn dial(self: &Arc<Self>, pact: PactId, addr: SocketAddr) {
+        self.start_dialing(pact, addr, true);
+    }
+
+    /// Dials `addr` for `pact`, found through a seed or a peer: like [`Net::dial`], but the
+    /// loop gives up when the address never answers (discovery finds the peer again).
+    pub fn dial_found(self: &Arc<Self>, pact: PactId, addr: SocketAddr) {
+        self.start_dialing(pact, addr, false);
+    }
+
+    fn start_dialing(self: &Arc<Self>, pact: PactId, addr: SocketAddr, persistent: bool) {
+        if self.local_addr() == Some(addr) {
+            return;
+        }
         let fresh = self
             .dialing
             .lock()
             .is_ok_and(|mut d| d.insert((pact, addr)));
         if fresh {
-            tokio::spawn(self.clone().dial_loop(pact, addr));
+            tokio::spawn(self.clone().dial_loop(pact, addr, persistent));
         }
     }
 
@@ -311,6 +407,8 @@ impl Net {
                     conn.conn.close(CLOSE_DONE.into(), b"refused");
                 }
             }
+        } else if conn.alpn == ALPN_RENDEZVOUS {
+            self.seed.clone().serve(conn).await;
         } else if conn.alpn == ALPN_INVITE {
             if let Err(e) = invite::answer(&conn, &Indexers(daemon)).await {
                 tracing::info!(peer = %addr, error = %e, "an invite presentation failed");
@@ -427,8 +525,9 @@ impl Net {
     }
 
     /// Keeps a session with `addr` up while the pact is open and the daemon runs.
-    async fn dial_loop(self: Arc<Self>, pact: PactId, addr: SocketAddr) {
+    async fn dial_loop(self: Arc<Self>, pact: PactId, addr: SocketAddr, persistent: bool) {
         let mut backoff = BACKOFF_MIN;
+        let mut failures = 0;
         loop {
             let Some(daemon) = self.daemon() else { break };
             if *daemon.stopping().borrow() || self.open_pact(&pact).is_none() {
@@ -441,13 +540,17 @@ impl Net {
             }
             let started = Instant::now();
             match self.dial_once(pact, addr).await {
-                Ok(()) => {}
+                Ok(()) => failures = 0,
                 Err(Dial::Myself) => {
                     tracing::debug!(%addr, "that address is this daemon; not dialing it");
                     break;
                 }
                 Err(Dial::Failed(e)) => {
                     tracing::debug!(pact = %pact, peer = %addr, error = %e, "dial failed");
+                    failures += 1;
+                    if !persistent && failures >= GIVE_UP_AFTER {
+                        break;
+                    }
                 }
             }
             if started.elapsed() > STABLE {
@@ -499,8 +602,9 @@ impl Net {
     }
 
     /// Presents `token` for this daemon's key in `pact` to an indexer reachable at one of
-    /// `addrs`, trying them side by side; the first redeem wins. Refusals by an indexer keep
-    /// their wire code; when none answers, `NO_INDEXER_REACHABLE`.
+    /// `addrs`, trying them side by side; the first redeem wins: the spent nonce and where that
+    /// indexer is. Refusals by an indexer keep their wire code; when none answers,
+    /// `NO_INDEXER_REACHABLE`.
     pub async fn redeem_remote(
         &self,
         pact: PactId,
@@ -509,7 +613,7 @@ impl Net {
         token: String,
         writer_key: MemberKey,
         next_seq: u64,
-    ) -> Result<String> {
+    ) -> Result<(String, SocketAddr)> {
         if addrs.is_empty() {
             return Err(ApiError::new(
                 Code::NoIndexerReachable,
@@ -523,7 +627,7 @@ impl Net {
                 let out =
                     invite::present(&conn, pact.0, &indexers, &token, writer_key.0, next_seq).await;
                 conn.conn.close(CLOSE_DONE.into(), b"done");
-                out
+                out.map(|nonce| (nonce, addr))
             })
         });
         let all = async {
@@ -533,7 +637,7 @@ impl Net {
                 let (result, _, rest) = futures_util::future::select_all(pending).await;
                 pending = rest;
                 match result {
-                    Ok(nonce) => return Ok(nonce),
+                    Ok(done) => return Ok(done),
                     // An indexer's verdict on the token is final.
                     Err(e @ openpact_p2p::Error::Refused { .. }) if !matches!(&e, openpact_p2p::Error::Refused { code, .. } if code == "NO_INDEXER_REACHABLE") =>
                     {
@@ -588,6 +692,42 @@ enum Dial {
     /// The address is this daemon's own.
     Myself,
     Failed(String),
+}
+
+/// What this daemon knows of a topic as a seed: the peers of its pact with that topic it has
+/// sessions with, and itself (so peers learn of each other through any member).
+struct KnownPeers(Weak<Net>);
+
+impl Known for KnownPeers {
+    fn known(&self, topic: &[u8; 32]) -> Vec<rendezvous::Peer> {
+        let Some(net) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let Some(pact) = net
+            .topics()
+            .into_iter()
+            .find(|(_, t)| t == topic)
+            .map(|(p, _)| p)
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<rendezvous::Peer> = net
+            .peers()
+            .into_iter()
+            .filter(|p| p.pact == pact)
+            .map(|p| rendezvous::Peer {
+                host_key: p.host,
+                addr: p.addr,
+            })
+            .collect();
+        if let Some(me) = net.local_addr().filter(|a| !a.ip().is_unspecified()) {
+            out.push(rendezvous::Peer {
+                host_key: net.host_key(),
+                addr: me,
+            });
+        }
+        out
+    }
 }
 
 /// The pacts this daemon holds, as the sync opening sees them.

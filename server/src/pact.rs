@@ -28,6 +28,8 @@ use crate::events::EventBus;
 pub const LEDGER_FILE: &str = "ledger.redb";
 /// The config key of the peer addresses a daemon knows for a pact.
 const PEERS_KEY: &str = "peers";
+/// The config key of the seed hints a pact was joined with.
+const SEEDS_KEY: &str = "seeds";
 /// The config key of the pact's discovery secret.
 pub(crate) const SECRET_KEY: &str = "discoverySecret";
 /// Most peer addresses kept per pact.
@@ -634,6 +636,34 @@ impl OpenPact {
                 }
             }
         }
+    }
+
+    /// The seed hints this daemon joined the pact with (`seeds` in its config).
+    pub fn seeds(&self) -> Vec<String> {
+        self.config()
+            .other
+            .get(SEEDS_KEY)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Keeps an invite's seed hints, for discovery across restarts.
+    pub fn set_seeds(&self, seeds: &[String]) -> Result<()> {
+        if seeds.is_empty() || self.seeds() == seeds {
+            return Ok(());
+        }
+        self.update_config(|c| {
+            c.other.insert(
+                SEEDS_KEY.to_string(),
+                serde_json::Value::from(seeds.to_vec()),
+            );
+        })
+        .map(drop)
     }
 
     /// The pact's discovery secret (64 hex), known to members and invite holders.

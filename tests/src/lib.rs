@@ -42,6 +42,7 @@ pub struct Node {
     pub p2p_port: u16,
     http: reqwest::Client,
     running: bool,
+    bootstrap: Vec<String>,
 }
 
 /// What an HTTP call answered.
@@ -69,6 +70,11 @@ impl Reply {
 impl Node {
     /// Starts a daemon on a new data dir: REST on a free port, the peer port on 127.0.0.1.
     pub async fn start() -> Node {
+        Node::start_with(&[]).await
+    }
+
+    /// The same, finding peers through the seeds `bootstrap` (`host:port`).
+    pub async fn start_with(bootstrap: &[String]) -> Node {
         let dir = tempfile::Builder::new()
             .prefix("ope2e")
             .tempdir_in("/tmp")
@@ -83,6 +89,7 @@ impl Node {
                 .build()
                 .expect("http client"),
             running: false,
+            bootstrap: bootstrap.to_vec(),
         };
         node.launch(0);
         node
@@ -118,7 +125,7 @@ impl Node {
     /// where it listens.
     fn launch(&mut self, p2p_port: u16) {
         let port = p2p_port.to_string();
-        let out = self.cli(&[
+        let mut args = vec![
             "start",
             "--port",
             "0",
@@ -127,7 +134,12 @@ impl Node {
             "127.0.0.1",
             "--p2p-port",
             &port,
-        ]);
+        ];
+        let bootstrap = self.bootstrap.join(",");
+        if !bootstrap.is_empty() {
+            args.extend(["--bootstrap", &bootstrap]);
+        }
+        let out = self.cli(&args);
         assert!(
             out.status.success(),
             "openpact start failed: {}",
@@ -162,6 +174,15 @@ impl Node {
         self.stop();
         let port = self.p2p_port;
         self.launch(port);
+    }
+
+    /// Starts the daemon again on the same data dir, on another peer port: peers that
+    /// remembered the old one must find it anew.
+    pub fn restart_elsewhere(&mut self) {
+        self.stop();
+        let old = self.p2p_port;
+        self.launch(0);
+        assert_ne!(self.p2p_port, old, "a new peer port");
     }
 
     /// An HTTP call with the token.
@@ -262,6 +283,56 @@ impl Node {
                 _ => return out,
             }
         }
+    }
+}
+
+/// A seed node (`openpact seed`) on a free loopback port.
+pub struct SeedNode {
+    _dir: tempfile::TempDir,
+    child: std::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+}
+
+impl SeedNode {
+    /// Starts one and reads where it listens.
+    pub fn start() -> SeedNode {
+        use std::io::BufRead as _;
+        let dir = tempfile::Builder::new()
+            .prefix("opseed")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let mut child = Command::new(bin())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["seed", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the seed");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the seed's first line");
+        let addr = line
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or_else(|| panic!("an address in {line:?}"))
+            .to_string();
+        SeedNode {
+            _dir: dir,
+            child,
+            addr,
+        }
+    }
+}
+
+impl Drop for SeedNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -505,3 +505,45 @@ async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
     }
     converged(&[&a, b, c], &pact, 3).await;
 }
+
+/// The token with its seed hints replaced by `seeds`.
+fn with_seeds(token: &str, seeds: &[&str]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut t: Value =
+        serde_json::from_slice(&b64.decode(token).expect("base64url")).expect("JSON");
+    t["seeds"] = json!(seeds);
+    b64.encode(serde_json::to_vec(&t).expect("JSON"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_find_each_other_through_a_seed() {
+    let seed = openpact_tests::SeedNode::start();
+    let boot = [seed.addr.clone()];
+    let mut a = Node::start_with(&boot).await;
+    let pact = a.create_pact("seeded").await;
+
+    // The joiner knows only the seed: it finds the indexer by the pact's topic.
+    let token = with_seeds(&a.invite(&pact).await, &[&seed.addr]);
+    let mut b = Node::start().await;
+    let r = b.join(&pact, &token, "b").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["role"], "member");
+    a.record(&pact, "found").await;
+    converged(&[&a, &b], &pact, 1).await;
+
+    // Both move to new ports: what each remembered of the other is stale, and only the seed
+    // (which b learned from its token) brings them together again.
+    a.restart_elsewhere();
+    b.restart_elsewhere();
+    let started = Instant::now();
+    b.record(&pact, "after both moved").await;
+    eventually(SYNC, "b's entry on a after both moved", || async {
+        a.knowledge(&pact)
+            .await
+            .contains(&"after both moved".to_string())
+            .then_some(())
+    })
+    .await;
+    eprintln!("found again through the seed in {:?}", started.elapsed());
+}

@@ -71,7 +71,7 @@ pub fn run(dir: &DataDir, args: &GatewayArgs) -> Result<(), CliError> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     match term {
         Ok(mut term) => {

@@ -14,6 +14,7 @@ mod pacts;
 mod peers;
 mod process;
 mod prompt;
+mod seed;
 mod skills;
 mod tasks;
 
@@ -184,6 +185,13 @@ enum Command {
     /// invited again.
     RemoveMember(peers::MemberArgs),
 
+    /// Run a seed node: daemons started with --bootstrap HOST:PORT announce their pacts' topics
+    /// here and find each other.
+    ///
+    /// A topic is a keyed hash of a pact secret, so the seed never learns which pact it is; it
+    /// holds no pact. Prints where it listens, then serves until SIGINT or SIGTERM.
+    Seed(seed::SeedArgs),
+
     /// Serve the REST gateway as its own process, in front of a running daemon's socket.
     ///
     /// The daemon already serves REST on its --port; this runs the same gateway elsewhere
@@ -267,6 +275,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init(args) => init::init(&dir, &args, out),
         Command::Completions { .. } => Ok(()),
         Command::Gateway(args) => gateway::run(&dir, &args),
+        Command::Seed(args) => seed::run(&dir, &args),
         command => block_on(client_verb(dir, command, out)),
     }
 }
@@ -303,6 +312,7 @@ async fn client_verb(dir: DataDir, command: Command, out: Output) -> Result<(), 
         | Command::Init(_)
         | Command::List
         | Command::Gateway(_)
+        | Command::Seed(_)
         | Command::Completions { .. } => Ok(()),
     }
 }

@@ -74,6 +74,16 @@ pub struct StartArgs {
     #[arg(long)]
     pub no_p2p: bool,
 
+    /// Seed nodes to find pacts' peers through, as host:port (names resolved, /etc/hosts
+    /// first), comma separated.
+    #[arg(
+        long,
+        env = "OPENPACT_BOOTSTRAP",
+        value_name = "HOST:PORT,...",
+        value_delimiter = ','
+    )]
+    pub bootstrap: Vec<String>,
+
     /// What to log: error, warn, info (default), debug, trace, or a tracing filter such as
     /// `openpact_server=debug,info`.
     #[arg(long, value_name = "LEVEL")]
@@ -90,6 +100,7 @@ impl Default for StartArgs {
             p2p_port: None,
             p2p_host: std::net::IpAddr::from([0, 0, 0, 0]),
             no_p2p: false,
+            bootstrap: Vec::new(),
             log_level: None,
         }
     }
@@ -147,6 +158,12 @@ fn run_foreground(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
                 args.p2p_port.unwrap_or(net::DEFAULT_PORT),
             ),
             fallback: args.p2p_port.is_none(),
+            bootstrap: args
+                .bootstrap
+                .iter()
+                .map(|b| b.trim().to_string())
+                .filter(|b| !b.is_empty())
+                .collect(),
         }),
     };
     let on_terminal = std::io::stdout().is_terminal();
@@ -240,6 +257,9 @@ fn spawn_daemon(dir: &DataDir, args: &StartArgs, log: &std::fs::File) -> std::io
         cmd.args(["--p2p-host", &args.p2p_host.to_string()]);
         if let Some(p) = args.p2p_port {
             cmd.args(["--p2p-port", &p.to_string()]);
+        }
+        if !args.bootstrap.is_empty() {
+            cmd.args(["--bootstrap", &args.bootstrap.join(",")]);
         }
     }
     if let Some(level) = &args.log_level {

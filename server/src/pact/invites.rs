@@ -398,14 +398,20 @@ impl OpenPact {
             .filter(|p| p.pact == self.id)
             .map(|p| p.addr)
             .collect();
-        addrs.extend(resolve_hints(&token.seeds).await);
+        let seeds = crate::discovery::resolve(&token.seeds).await;
+        if let Ok(secret) = hex::decode(&token.secret) {
+            let topic = openpact_p2p::rendezvous::topic_of(&secret);
+            addrs.extend(crate::discovery::lookup_once(net, &seeds, topic).await);
+        }
+        addrs.extend(seeds);
+        addrs.sort_unstable();
         addrs.dedup();
         let indexers = token
             .indexers
             .iter()
             .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
             .collect();
-        let nonce = net
+        let (nonce, _) = net
             .redeem_remote(
                 self.id,
                 indexers,
@@ -417,17 +423,4 @@ impl OpenPact {
             .await?;
         Ok(v1::RedeemInviteResponse { ok: true, nonce })
     }
-}
-
-/// The socket addresses of `host:port` hints; names go through the system's resolver
-/// (`/etc/hosts` included). Hints that do not resolve are logged and skipped.
-pub async fn resolve_hints(hints: &[String]) -> Vec<std::net::SocketAddr> {
-    let mut out = Vec::new();
-    for hint in hints {
-        match tokio::net::lookup_host(hint.as_str()).await {
-            Ok(found) => out.extend(found),
-            Err(e) => tracing::warn!(%hint, error = %e, "cannot resolve a peer hint"),
-        }
-    }
-    out
 }
