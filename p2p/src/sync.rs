@@ -7,7 +7,7 @@
 //!   side sends Have (the new frontier) and the other pulls what it lacks. A reconnect resumes
 //!   from the heights, since requests are keyed by `(author, seq)`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -198,6 +198,18 @@ fn wants(
     out
 }
 
+/// Authors whose head the peer holds at the very seq of this side's head, but with another hash.
+fn forked(mine: &[Head], theirs: &HashMap<[u8; 32], (u64, [u8; 32])>) -> Vec<([u8; 32], u64)> {
+    mine.iter()
+        .filter(|m| {
+            theirs
+                .get(&m.author)
+                .is_some_and(|(seq, hash)| *seq == m.seq && *hash != m.hash)
+        })
+        .map(|m| (m.author, m.seq))
+        .collect()
+}
+
 /// Runs one round on `session` (opened on `conn`): exchange frontiers, pull what this side
 /// lacks, serve what the peer asks for, until both are done.
 pub async fn round<S: LogStore>(
@@ -264,7 +276,7 @@ pub async fn live<S: LogStore>(
     let (heard, mut heads) = watch::channel(
         theirs
             .iter()
-            .map(|h| (h.author, h.seq))
+            .map(|h| (h.author, (h.seq, h.hash)))
             .collect::<HashMap<_, _>>(),
     );
     let announcing = async {
@@ -294,17 +306,31 @@ pub async fn live<S: LogStore>(
             };
             heard.send_modify(|known| {
                 for h in heads {
-                    let seq = known.entry(h.author).or_insert(h.seq);
-                    *seq = (*seq).max(h.seq);
+                    let head = known.entry(h.author).or_insert((h.seq, h.hash));
+                    if h.seq >= head.0 {
+                        *head = (h.seq, h.hash);
+                    }
                 }
             });
         }
     };
     let pulling = async {
         let mut next: HashMap<[u8; 32], u64> = HashMap::new();
+        let mut checked: HashSet<([u8; 32], u64)> = HashSet::new();
         loop {
             let mine = store.frontier().map_err(Error::Io)?;
-            let todo = wants(&mine, &heads.borrow_and_update(), &next);
+            let (todo, forks) = {
+                let theirs = heads.borrow_and_update();
+                let seqs = theirs.iter().map(|(a, (s, _))| (*a, *s)).collect();
+                (wants(&mine, &seqs, &next), forked(&mine, &theirs))
+            };
+            // A head at a seq this side holds, with another hash: the author forked. Fetch the
+            // peer's entry once, so the store records the fork and its proof.
+            for (author, seq) in forks {
+                if checked.insert((author, seq)) {
+                    pull(conn, store, author, seq, seq, counters).await?;
+                }
+            }
             if todo.is_empty() {
                 if heads.changed().await.is_err() {
                     return Ok::<(), Error>(());

@@ -906,6 +906,41 @@ impl OpenPact {
 }
 
 /// Turns each committed batch's ledger events into control-plane events on the bus.
+/// An indexer that sees a fork appends its proof (both signed headers), which freezes the
+/// author from that position on, on every peer: the evidence travels with the ledger.
+async fn report_fork(pact: Arc<OpenPact>, first: EntryHash, second: EntryHash) {
+    let proof = (|| {
+        let r = pact.reader()?;
+        let is_indexer = r.pact()?.is_some_and(|p| p.indexers.contains(&pact.me));
+        if !is_indexer {
+            return Ok(None);
+        }
+        let signed = |h: &EntryHash| -> Result<Option<wire::SignedEntry>> {
+            Ok(r.raw_entry(h)?
+                .and_then(|b| <wire::SignedEntry as prost::Message>::decode(b.as_slice()).ok()))
+        };
+        Ok::<_, ApiError>(match (signed(&first)?, signed(&second)?) {
+            (Some(a), Some(b)) => Some(wire::ReportFork {
+                header_a: a.header,
+                signature_a: a.signature,
+                header_b: b.header,
+                signature_b: b.signature,
+            }),
+            _ => None,
+        })
+    })();
+    match proof {
+        Ok(Some(f)) => match pact.append(vec![wire::op::Op::ReportFork(f)]).await {
+            Ok(done) => {
+                tracing::warn!(pact = %pact.id, entry = %done.api_id, "a fork was seen: its proof is in the ledger")
+            }
+            Err(e) => tracing::warn!(pact = %pact.id, error = %e, "cannot record a fork proof"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(pact = %pact.id, error = %e, "cannot read a fork's entries"),
+    }
+}
+
 async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<Vec<Event>>) {
     while let Some(events) = rx.recv().await {
         let Some(pact) = pact.upgrade() else {
@@ -1009,15 +1044,18 @@ async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<V
                     seq,
                     first,
                     second,
-                } => mk(
-                    v1::EventKind::ForkDetected,
-                    Detail::Fork(v1::ForkDetected {
-                        author: author.to_hex(),
-                        seq,
-                        first: first.to_hex(),
-                        second: second.to_hex(),
-                    }),
-                ),
+                } => {
+                    tokio::spawn(report_fork(pact.clone(), first, second));
+                    mk(
+                        v1::EventKind::ForkDetected,
+                        Detail::Fork(v1::ForkDetected {
+                            author: author.to_hex(),
+                            seq,
+                            first: first.to_hex(),
+                            second: second.to_hex(),
+                        }),
+                    )
+                }
             };
             pact.bus.publish(out);
         }

@@ -254,7 +254,7 @@ async fn a_stopped_daemon_catches_up_after_restart() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// A peer that proves membership but serves a valid entry and a tampered one.
+/// A peer that proves membership and serves the log it is given, true or not.
 struct Liar {
     entries: Vec<Vec<u8>>,
     head: openpact_p2p::sync::Head,
@@ -280,116 +280,152 @@ impl openpact_p2p::sync::LogStore for Liar {
     }
 }
 
+/// A member made by hand on the wire: it redeems an invite of `a`'s pact over QUIC with its
+/// own key, then signs whatever entries a test needs and serves them in sync sessions.
+struct HandMadePeer {
+    endpoint: openpact_p2p::Endpoint,
+    member: openpact_ledger::Signer,
+    key: ed25519_dalek::SigningKey,
+    pact: openpact_ledger::PactId,
+    addr: std::net::SocketAddr,
+}
+
+impl HandMadePeer {
+    async fn join(a: &Node, pact: &str) -> HandMadePeer {
+        use openpact_p2p::{ALPN_INVITE, Endpoint, HostKey, invite};
+        let token = a.invite(pact).await;
+        let creator = a.status(pact).await["public_key"]
+            .as_str()
+            .expect("key")
+            .to_string();
+        let peer = HandMadePeer {
+            endpoint: Endpoint::bind(
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                HostKey::from_seed([43; 32]),
+            )
+            .expect("endpoint"),
+            member: openpact_ledger::Signer::from_seed([42; 32]),
+            key: ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+            pact: openpact_ledger::PactId::from_hex(pact).expect("pact id"),
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], a.p2p_port)),
+        };
+        let conn = peer
+            .endpoint
+            .connect(peer.addr, None, ALPN_INVITE)
+            .await
+            .expect("invite connection");
+        let indexer = openpact_ledger::MemberKey::from_hex(&creator)
+            .expect("key")
+            .0;
+        invite::present(
+            &conn,
+            peer.pact.0,
+            &[indexer],
+            &token,
+            peer.member.public().0,
+            0,
+        )
+        .await
+        .expect("the invite is redeemed");
+        conn.conn.close(0u32.into(), b"done");
+        eventually(SYNC, "the hand-made peer admitted", || async {
+            let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
+            (agents.as_array().map(Vec::len) == Some(2)).then_some(())
+        })
+        .await;
+        peer
+    }
+
+    /// A knowledge entry of its log at `seq`.
+    fn entry(
+        &self,
+        seq: u64,
+        prev: Option<openpact_ledger::EntryHash>,
+        content: &str,
+    ) -> openpact_ledger::entry::VerifiedEntry {
+        use openpact_ledger::wire;
+        openpact_ledger::entry::sign(
+            &self.member,
+            openpact_ledger::entry::Draft {
+                pact: self.pact,
+                seq,
+                prev,
+                deps: Vec::new(),
+                // No deps: one more than its previous entry's.
+                lamport: 1 + seq,
+                epoch: 0,
+                time_ms: 1 + seq,
+                body: wire::Body {
+                    ops: vec![wire::Op {
+                        op: Some(wire::op::Op::Knowledge(wire::Knowledge {
+                            topic: "hand-made".into(),
+                            content: content.into(),
+                            ..Default::default()
+                        })),
+                    }],
+                    display_name: None,
+                },
+            },
+        )
+    }
+
+    /// One sync session with the daemon, serving `entries` (its head at `head`), until the
+    /// daemon hangs up or `within` passes; the connection, to read why it closed.
+    async fn serve(
+        &self,
+        entries: Vec<Vec<u8>>,
+        head: &openpact_ledger::entry::VerifiedEntry,
+        within: Duration,
+    ) -> quinn::Connection {
+        use openpact_p2p::{ALPN_SYNC, hello, sync};
+        let liar = Liar {
+            entries,
+            head: sync::Head {
+                author: self.member.public().0,
+                seq: head.header.seq,
+                hash: head.hash.0,
+            },
+        };
+        let conn = self
+            .endpoint
+            .connect(self.addr, None, ALPN_SYNC)
+            .await
+            .expect("sync connection");
+        let session = hello::dial(&conn, self.pact.0, &self.key)
+            .await
+            .expect("a member may sync");
+        let (_tx, grown) = tokio::sync::watch::channel(0u64);
+        let counters = sync::Counters::default();
+        let _ = tokio::time::timeout(
+            within,
+            sync::live(&conn, session, &liar, true, grown, &counters),
+        )
+        .await;
+        conn.conn.clone()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_sends_a_tampered_entry_is_cut_off_and_nothing_it_sent_is_applied() {
-    use openpact_ledger::entry::{Draft, sign};
-    use openpact_ledger::{PactId, Signer, wire};
-    use openpact_p2p::{ALPN_INVITE, ALPN_SYNC, Endpoint, HostKey, hello, invite, sync};
-
     let a = Node::start().await;
     let pact = a.create_pact("honest").await;
     a.record(&pact, "before the liar").await;
-    let token = a.invite(&pact).await;
-    let creator = a.status(&pact).await["public_key"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let pact_id = PactId::from_hex(&pact).expect("pact id");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], a.p2p_port));
-
-    // The liar joins honestly: it presents the invite over QUIC with its own member key.
-    let member = Signer::from_seed([42; 32]);
-    let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
-    let endpoint = Endpoint::bind(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        HostKey::from_seed([43; 32]),
-    )
-    .expect("endpoint");
-    let conn = endpoint
-        .connect(addr, None, ALPN_INVITE)
-        .await
-        .expect("invite connection");
-    let indexer = openpact_ledger::MemberKey::from_hex(&creator)
-        .expect("key")
-        .0;
-    invite::present(&conn, pact_id.0, &[indexer], &token, member.public().0, 0)
-        .await
-        .expect("the invite is redeemed");
-    conn.conn.close(0u32.into(), b"done");
-    let before = eventually(SYNC, "the liar admitted", || async {
-        let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
-        (agents.as_array().map(Vec::len) == Some(2)).then(|| a.status(&pact))
-    })
-    .await
-    .await;
+    let liar = HandMadePeer::join(&a, &pact).await;
+    let before = a.status(&pact).await;
 
     // Two entries of its own log: the first valid, the second with a flipped body byte.
-    let knowledge = |content: &str| wire::Body {
-        ops: vec![wire::Op {
-            op: Some(wire::op::Op::Knowledge(wire::Knowledge {
-                topic: "lies".into(),
-                content: content.into(),
-                ..Default::default()
-            })),
-        }],
-        display_name: None,
-    };
-    let first = sign(
-        &member,
-        Draft {
-            pact: pact_id,
-            seq: 0,
-            prev: None,
-            deps: Vec::new(),
-            lamport: 100,
-            epoch: 0,
-            time_ms: 1,
-            body: knowledge("a valid entry from the liar"),
-        },
-    );
-    let second = sign(
-        &member,
-        Draft {
-            pact: pact_id,
-            seq: 1,
-            prev: Some(first.hash),
-            deps: Vec::new(),
-            lamport: 101,
-            epoch: 0,
-            time_ms: 2,
-            body: knowledge("the truth"),
-        },
-    );
+    let first = liar.entry(0, None, "a valid entry from the liar");
+    let second = liar.entry(1, Some(first.hash), "the truth");
     let mut tampered = second.bytes.clone();
     let at = tampered
         .windows(9)
         .position(|w| w == b"the truth")
         .expect("content in the bytes");
     tampered[at] = b'T';
-    let liar = Liar {
-        entries: vec![first.bytes.clone(), tampered],
-        head: sync::Head {
-            author: member.public().0,
-            seq: 1,
-            hash: second.hash.0,
-        },
-    };
-    let conn = endpoint
-        .connect(addr, None, ALPN_SYNC)
-        .await
-        .expect("sync connection");
-    let session = hello::dial(&conn, pact_id.0, &key)
-        .await
-        .expect("the liar is a member");
-    let (_tx, grown) = tokio::sync::watch::channel(0u64);
-    let counters = sync::Counters::default();
-    let ended = tokio::time::timeout(
-        SYNC,
-        sync::live(&conn, session, &liar, true, grown, &counters),
-    )
-    .await;
-    assert!(ended.is_ok(), "the daemon hangs up on the liar");
-    let reason = conn.conn.close_reason();
+    let conn = liar
+        .serve(vec![first.bytes.clone(), tampered], &second, SYNC)
+        .await;
+    let reason = conn.close_reason();
     assert!(
         matches!(&reason, Some(quinn::ConnectionError::ApplicationClosed(c)) if c.reason.as_ref() == b"bad entry"),
         "closed for the bad entry: {reason:?}"
@@ -406,6 +442,57 @@ async fn a_peer_that_sends_a_tampered_entry_is_cut_off_and_nothing_it_sent_is_ap
             .iter()
             .any(|c| c.contains("valid entry") || c.contains("truth"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_is_detected_and_its_proof_enters_the_ledger() {
+    let a = Node::start().await;
+    let pact = a.create_pact("forked").await;
+    let forker = HandMadePeer::join(&a, &pact).await;
+    let events = reqwest::Client::new()
+        .get(format!("{}/v1/events", a.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .expect("subscribe");
+
+    // Two different entries at seq 0, signed by the same member, served one after the other.
+    let x = forker.entry(0, None, "version one");
+    let y = forker.entry(0, None, "version two");
+    let stored = a.status(&pact).await["stored"].as_u64().unwrap_or(0);
+    forker
+        .serve(vec![x.bytes.clone()], &x, Duration::from_millis(700))
+        .await;
+    let first = eventually(SYNC, "the first version stored", || async {
+        let now = a.status(&pact).await["stored"].as_u64().unwrap_or(0);
+        (now > stored).then_some(now)
+    })
+    .await;
+    forker
+        .serve(vec![y.bytes.clone()], &y, Duration::from_millis(700))
+        .await;
+
+    // The daemon saw both, says so, and (as the indexer) records the proof in the ledger.
+    let mut events = events;
+    let mut seen = String::new();
+    let found = tokio::time::timeout(SYNC, async {
+        while let Ok(Some(chunk)) = events.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: fork-detected") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "a fork-detected event: {seen}");
+    // The second version and the daemon's report (the proof) are stored too.
+    eventually(SYNC, "the fork proof in the ledger", || async {
+        (a.status(&pact).await["stored"].as_u64() >= Some(first + 2)).then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(a.root().join("logs/daemon.log")).unwrap_or_default();
+    assert!(log.contains("its proof is in the ledger"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
