@@ -266,6 +266,10 @@ pub fn pact_status(s: &v1::PactStatus) -> Value {
             "bytes_out": p.bytes_out,
             "up_ms": p.up_ms,
         })).collect::<Vec<_>>(),
+        "sync_pulled_total": s.sync_pulled_total,
+        "sync_served_total": s.sync_served_total,
+        "sync_bytes_in_total": s.sync_bytes_in_total,
+        "sync_bytes_out_total": s.sync_bytes_out_total,
     })
 }
 

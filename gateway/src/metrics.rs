@@ -176,6 +176,36 @@ impl Metrics {
             "Entries stored, ordered or not.",
             &per_pact(&|p| p.stored),
         );
+        metric(
+            "openpact_pact_peer_sessions",
+            "gauge",
+            "Live sync sessions with peers.",
+            &per_pact(&|p| p.peers.len() as u64),
+        );
+        metric(
+            "openpact_sync_entries_pulled_total",
+            "counter",
+            "Entries pulled from peers and stored.",
+            &per_pact(&|p| p.sync_pulled_total),
+        );
+        metric(
+            "openpact_sync_entries_served_total",
+            "counter",
+            "Entries served to peers.",
+            &per_pact(&|p| p.sync_served_total),
+        );
+        metric(
+            "openpact_sync_bytes_received_total",
+            "counter",
+            "Bytes of entries received from peers.",
+            &per_pact(&|p| p.sync_bytes_in_total),
+        );
+        metric(
+            "openpact_sync_bytes_sent_total",
+            "counter",
+            "Bytes of entries sent to peers.",
+            &per_pact(&|p| p.sync_bytes_out_total),
+        );
         let _ = writeln!(
             out,
             "# HELP openpact_http_request_duration_seconds REST request latency, to the response head."

@@ -250,7 +250,7 @@ fn schemas() -> Value {
         ),
         "AgentList": { "type": "array", "items": { "$ref": "#/components/schemas/Agent" } },
         "PactStatus": object(
-            &["pact_id", "alias", "pact_name", "pact_purpose", "peer_handle", "display_name", "role", "public_key", "agents", "entries", "is_member", "is_indexer", "synced", "claim_ttl_ms", "confirmed", "tail", "ledger_time", "stored", "is_current", "data_dir", "view_digest", "order_digest", "peers"],
+            &["pact_id", "alias", "pact_name", "pact_purpose", "peer_handle", "display_name", "role", "public_key", "agents", "entries", "is_member", "is_indexer", "synced", "claim_ttl_ms", "confirmed", "tail", "ledger_time", "stored", "is_current", "data_dir", "view_digest", "order_digest", "peers", "sync_pulled_total", "sync_served_total", "sync_bytes_in_total", "sync_bytes_out_total"],
             json!({
                 "pact_id": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
                 "alias": string,
@@ -275,6 +275,10 @@ fn schemas() -> Value {
                 "view_digest": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
                 "order_digest": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
                 "peers": { "type": "array", "items": { "$ref": "#/components/schemas/PeerSession" } },
+                "sync_pulled_total": count,
+                "sync_served_total": count,
+                "sync_bytes_in_total": count,
+                "sync_bytes_out_total": count,
             }),
         ),
         "PeerSession": object(

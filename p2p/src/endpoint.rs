@@ -159,9 +159,14 @@ pub async fn handshake(incoming: quinn::Incoming) -> Result<PeerConnection, Erro
 }
 
 /// Keep-alives every 5 s hold an idle session open (and through NATs); a peer silent for 20 s
-/// is gone.
+/// is gone. Flow control is each peer's credit: at most 32 requests (streams) in flight, 4 MiB
+/// unread per stream and 16 MiB per connection, whatever the peer sends.
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(32u32.into());
+    t.max_concurrent_uni_streams(16u32.into());
+    t.stream_receive_window((4u32 << 20).into());
+    t.receive_window((16u32 << 20).into());
     t.keep_alive_interval(Some(std::time::Duration::from_secs(5)));
     if let Ok(idle) = quinn::IdleTimeout::try_from(std::time::Duration::from_secs(20)) {
         t.max_idle_timeout(Some(idle));

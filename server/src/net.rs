@@ -92,6 +92,8 @@ pub struct Net {
     observed: Mutex<Vec<SocketAddr>>,
     /// Wakes discovery for a round now (a pact was added).
     discover: tokio::sync::Notify,
+    /// Per pact, what sessions that ended moved: pulled, served, bytes in, bytes out.
+    ended: Mutex<std::collections::HashMap<PactId, [u64; 4]>>,
 }
 
 impl std::fmt::Debug for Net {
@@ -166,6 +168,7 @@ impl Net {
             bootstrap: opts.bootstrap.clone(),
             observed: Mutex::new(Vec::new()),
             discover: tokio::sync::Notify::new(),
+            ended: Mutex::new(std::collections::HashMap::new()),
         });
         tokio::spawn(net.clone().accept_loop(daemon.stopping()));
         for pact in daemon.open_pacts() {
@@ -499,9 +502,39 @@ impl Net {
     }
 
     fn unregister(&self, id: u64) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.retain(|l| l.id != id);
+        let gone = self.sessions.lock().ok().and_then(|mut s| {
+            let i = s.iter().position(|l| l.id == id)?;
+            Some(s.remove(i))
+        });
+        if let (Some(l), Ok(mut ended)) = (gone, self.ended.lock()) {
+            let t = ended.entry(l.pact).or_default();
+            for (total, counter) in t.iter_mut().zip([
+                &l.counters.pulled,
+                &l.counters.served,
+                &l.counters.bytes_in,
+                &l.counters.bytes_out,
+            ]) {
+                *total += counter.load(Ordering::Relaxed);
+            }
         }
+    }
+
+    /// What every session of `pact` moved since the daemon started: pulled, served, bytes
+    /// in, bytes out.
+    pub fn totals(&self, pact: &PactId) -> [u64; 4] {
+        let mut t = self
+            .ended
+            .lock()
+            .ok()
+            .and_then(|e| e.get(pact).copied())
+            .unwrap_or_default();
+        for p in self.peers().into_iter().filter(|p| p.pact == *pact) {
+            t[0] += p.pulled;
+            t[1] += p.served;
+            t[2] += p.bytes_in;
+            t[3] += p.bytes_out;
+        }
+        t
     }
 
     fn connected(&self, pact: &PactId, addr: &SocketAddr) -> bool {

@@ -781,6 +781,10 @@ impl OpenPact {
             view_digest: hex::encode(s.view_digest.0),
             order_digest: hex::encode(s.order_digest),
             peers: Vec::new(),
+            sync_pulled_total: 0,
+            sync_served_total: 0,
+            sync_bytes_in_total: 0,
+            sync_bytes_out_total: 0,
         })
     }
 

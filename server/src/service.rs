@@ -130,6 +130,12 @@ impl Pact for ControlPlane {
             let mut s = p.status(current)?;
             if let Some(net) = d.net() {
                 s.peers = net.sessions_of(&p.id);
+                [
+                    s.sync_pulled_total,
+                    s.sync_served_total,
+                    s.sync_bytes_in_total,
+                    s.sync_bytes_out_total,
+                ] = net.totals(&p.id);
             }
             Ok(s)
         })())

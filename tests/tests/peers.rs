@@ -103,6 +103,30 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
         a.status(&pact).await["public_key"]
     );
 
+    // Status and metrics show the sync.
+    let s = b.status(&pact).await;
+    assert!(s["sync_pulled_total"].as_u64() > Some(0), "{s}");
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/v1/metrics", b.base))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains(&format!(
+            "openpact_pact_peer_sessions{{pact_id=\"{pact}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE openpact_sync_entries_pulled_total counter"));
+    let out = b.cli(&["status", "--json"]);
+    assert!(out.status.success());
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(status["pact"]["peers"].as_array().map(Vec::len), Some(1));
+
     // The same token again: spent, decided by the indexer's ledger.
     let c = Node::start().await;
     let again = c.join(&pact, &token, "carol").await;

@@ -151,9 +151,15 @@ type PactStatus struct {
 	// The digest of the confirmed order, 64 hex.
 	OrderDigest string `protobuf:"bytes,22,opt,name=order_digest,json=orderDigest,proto3" json:"order_digest,omitempty"`
 	// Live peer sessions of this pact.
-	Peers         []*PeerSession `protobuf:"bytes,23,rep,name=peers,proto3" json:"peers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Peers []*PeerSession `protobuf:"bytes,23,rep,name=peers,proto3" json:"peers,omitempty"`
+	// Since the daemon started, every session together: entries pulled from peers and served to
+	// them, and their bytes.
+	SyncPulledTotal   uint64 `protobuf:"varint,24,opt,name=sync_pulled_total,json=syncPulledTotal,proto3" json:"sync_pulled_total,omitempty"`
+	SyncServedTotal   uint64 `protobuf:"varint,25,opt,name=sync_served_total,json=syncServedTotal,proto3" json:"sync_served_total,omitempty"`
+	SyncBytesInTotal  uint64 `protobuf:"varint,26,opt,name=sync_bytes_in_total,json=syncBytesInTotal,proto3" json:"sync_bytes_in_total,omitempty"`
+	SyncBytesOutTotal uint64 `protobuf:"varint,27,opt,name=sync_bytes_out_total,json=syncBytesOutTotal,proto3" json:"sync_bytes_out_total,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PactStatus) Reset() {
@@ -345,6 +351,34 @@ func (x *PactStatus) GetPeers() []*PeerSession {
 		return x.Peers
 	}
 	return nil
+}
+
+func (x *PactStatus) GetSyncPulledTotal() uint64 {
+	if x != nil {
+		return x.SyncPulledTotal
+	}
+	return 0
+}
+
+func (x *PactStatus) GetSyncServedTotal() uint64 {
+	if x != nil {
+		return x.SyncServedTotal
+	}
+	return 0
+}
+
+func (x *PactStatus) GetSyncBytesInTotal() uint64 {
+	if x != nil {
+		return x.SyncBytesInTotal
+	}
+	return 0
+}
+
+func (x *PactStatus) GetSyncBytesOutTotal() uint64 {
+	if x != nil {
+		return x.SyncBytesOutTotal
+	}
+	return 0
 }
 
 // A live sync session with a peer.
@@ -3359,7 +3393,7 @@ const file_openpact_v1_pact_proto_rawDesc = "" +
 	"\n" +
 	"\x16openpact/v1/pact.proto\x12\vopenpact.v1\x1a\x18openpact/v1/common.proto\"'\n" +
 	"\x11PactStatusRequest\x12\x12\n" +
-	"\x04pact\x18\x01 \x01(\tR\x04pact\"\x85\x06\n" +
+	"\x04pact\x18\x01 \x01(\tR\x04pact\"\xbd\a\n" +
 	"\n" +
 	"PactStatus\x12\x17\n" +
 	"\apact_id\x18\x01 \x01(\tR\x06pactId\x12\x14\n" +
@@ -3391,7 +3425,11 @@ const file_openpact_v1_pact_proto_rawDesc = "" +
 	"\vview_digest\x18\x15 \x01(\tR\n" +
 	"viewDigest\x12!\n" +
 	"\forder_digest\x18\x16 \x01(\tR\vorderDigest\x12.\n" +
-	"\x05peers\x18\x17 \x03(\v2\x18.openpact.v1.PeerSessionR\x05peersB\f\n" +
+	"\x05peers\x18\x17 \x03(\v2\x18.openpact.v1.PeerSessionR\x05peers\x12*\n" +
+	"\x11sync_pulled_total\x18\x18 \x01(\x04R\x0fsyncPulledTotal\x12*\n" +
+	"\x11sync_served_total\x18\x19 \x01(\x04R\x0fsyncServedTotal\x12-\n" +
+	"\x13sync_bytes_in_total\x18\x1a \x01(\x04R\x10syncBytesInTotal\x12/\n" +
+	"\x14sync_bytes_out_total\x18\x1b \x01(\x04R\x11syncBytesOutTotalB\f\n" +
 	"\n" +
 	"_pact_nameB\x0f\n" +
 	"\r_pact_purposeB\x0f\n" +

@@ -144,12 +144,40 @@ pub async fn status(dir: &DataDir, pact: &PactArgs, out: Output) -> Result<(), C
                     if s.synced { "synced" } else { "not synced" }
                 ),
             ),
+            (
+                "Ledger",
+                format!(
+                    "{} stored · {} confirmed · {} in the tail",
+                    s.stored, s.confirmed, s.tail
+                ),
+            ),
+            ("Peers", peers_line(&s.peers)),
             ("Socket", dir.socket_path().display().to_string()),
             ("PID", host.pid.to_string()),
             ("Data dir", s.data_dir.clone()),
         ],
     );
     Ok(())
+}
+
+/// The peer sessions of a pact in one line: how many, and where.
+fn peers_line(peers: &[v1::PeerSession]) -> String {
+    if peers.is_empty() {
+        return "none connected".to_string();
+    }
+    let list: Vec<String> = peers
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, {} pulled / {} served)",
+                p.address,
+                &p.member_key[..p.member_key.len().min(8)],
+                p.pulled,
+                p.served
+            )
+        })
+        .collect();
+    format!("{} · {}", peers.len(), list.join(", "))
 }
 
 /// `openpact switch`.

@@ -132,6 +132,25 @@ export interface PactStatus {
      * @generated from protobuf field: repeated openpact.v1.PeerSession peers = 23
      */
     peers: PeerSession[];
+    /**
+     * Since the daemon started, every session together: entries pulled from peers and served to
+     * them, and their bytes.
+     *
+     * @generated from protobuf field: uint64 sync_pulled_total = 24
+     */
+    syncPulledTotal: number;
+    /**
+     * @generated from protobuf field: uint64 sync_served_total = 25
+     */
+    syncServedTotal: number;
+    /**
+     * @generated from protobuf field: uint64 sync_bytes_in_total = 26
+     */
+    syncBytesInTotal: number;
+    /**
+     * @generated from protobuf field: uint64 sync_bytes_out_total = 27
+     */
+    syncBytesOutTotal: number;
 }
 /**
  * A live sync session with a peer.
@@ -1170,7 +1189,11 @@ class PactStatus$Type extends MessageType<PactStatus> {
             { no: 20, name: "data_dir", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 21, name: "view_digest", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 22, name: "order_digest", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
-            { no: 23, name: "peers", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => PeerSession }
+            { no: 23, name: "peers", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => PeerSession },
+            { no: 24, name: "sync_pulled_total", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 25, name: "sync_served_total", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 26, name: "sync_bytes_in_total", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ },
+            { no: 27, name: "sync_bytes_out_total", kind: "scalar", T: 4 /*ScalarType.UINT64*/, L: 2 /*LongType.NUMBER*/ }
         ]);
     }
 }

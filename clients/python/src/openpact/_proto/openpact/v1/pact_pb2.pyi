@@ -88,6 +88,10 @@ class PactStatus(_message.Message):
     VIEW_DIGEST_FIELD_NUMBER: _builtins.int
     ORDER_DIGEST_FIELD_NUMBER: _builtins.int
     PEERS_FIELD_NUMBER: _builtins.int
+    SYNC_PULLED_TOTAL_FIELD_NUMBER: _builtins.int
+    SYNC_SERVED_TOTAL_FIELD_NUMBER: _builtins.int
+    SYNC_BYTES_IN_TOTAL_FIELD_NUMBER: _builtins.int
+    SYNC_BYTES_OUT_TOTAL_FIELD_NUMBER: _builtins.int
     pact_id: _builtins.str
     alias: _builtins.str
     pact_name: _builtins.str
@@ -119,6 +123,13 @@ class PactStatus(_message.Message):
     """The view digest, 64 hex: two peers with the same view rows have the same digest."""
     order_digest: _builtins.str
     """The digest of the confirmed order, 64 hex."""
+    sync_pulled_total: _builtins.int
+    """Since the daemon started, every session together: entries pulled from peers and served to
+    them, and their bytes.
+    """
+    sync_served_total: _builtins.int
+    sync_bytes_in_total: _builtins.int
+    sync_bytes_out_total: _builtins.int
     @_builtins.property
     def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerSession]:
         """Live peer sessions of this pact."""
@@ -149,10 +160,14 @@ class PactStatus(_message.Message):
         view_digest: _builtins.str = ...,
         order_digest: _builtins.str = ...,
         peers: _abc.Iterable[Global___PeerSession] | None = ...,
+        sync_pulled_total: _builtins.int = ...,
+        sync_served_total: _builtins.int = ...,
+        sync_bytes_in_total: _builtins.int = ...,
+        sync_bytes_out_total: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "display_name", b"display_name", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "role", b"role"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "agents", b"agents", "alias", b"alias", "claim_ttl_ms", b"claim_ttl_ms", "confirmed", b"confirmed", "data_dir", b"data_dir", "display_name", b"display_name", "entries", b"entries", "is_current", b"is_current", "is_indexer", b"is_indexer", "is_member", b"is_member", "ledger_time_ms", b"ledger_time_ms", "order_digest", b"order_digest", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "peer_handle", b"peer_handle", "peers", b"peers", "public_key", b"public_key", "role", b"role", "stored", b"stored", "synced", b"synced", "tail", b"tail", "view_digest", b"view_digest"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_display_name", b"_display_name", "_pact_name", b"_pact_name", "_pact_purpose", b"_pact_purpose", "_role", b"_role", "agents", b"agents", "alias", b"alias", "claim_ttl_ms", b"claim_ttl_ms", "confirmed", b"confirmed", "data_dir", b"data_dir", "display_name", b"display_name", "entries", b"entries", "is_current", b"is_current", "is_indexer", b"is_indexer", "is_member", b"is_member", "ledger_time_ms", b"ledger_time_ms", "order_digest", b"order_digest", "pact_id", b"pact_id", "pact_name", b"pact_name", "pact_purpose", b"pact_purpose", "peer_handle", b"peer_handle", "peers", b"peers", "public_key", b"public_key", "role", b"role", "stored", b"stored", "sync_bytes_in_total", b"sync_bytes_in_total", "sync_bytes_out_total", b"sync_bytes_out_total", "sync_pulled_total", b"sync_pulled_total", "sync_served_total", b"sync_served_total", "synced", b"synced", "tail", b"tail", "view_digest", b"view_digest"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__display_name: _TypeAlias = _typing.Literal["display_name"]  # noqa: Y015
     _WhichOneofArgType__display_name: _TypeAlias = _typing.Literal["_display_name", b"_display_name"]  # noqa: Y015
