@@ -27,6 +27,10 @@ pub const RANGE_LIMIT: u32 = 256;
 const RANGES_IN_FLIGHT: usize = 4;
 /// Batches one pull hands to its store before the first is stored.
 const INGESTS_IN_FLIGHT: usize = 2;
+/// Most bytes of fresh entries pushed at once; more than that is announced and pulled.
+const PUSH_MAX_BYTES: usize = 64 * 1024;
+/// The largest control message: a frontier of about 50,000 authors.
+const MAX_CONTROL_FRAME: usize = 4 * 1024 * 1024;
 /// The largest message on a range stream (256 entries of up to 64 KiB payload fit).
 const MAX_RANGE_FRAME: usize = 32 * 1024 * 1024;
 
@@ -149,13 +153,16 @@ fn heads_of(f: wire::Frontier) -> Result<Vec<Head>, Error> {
         .collect()
 }
 
-/// Sends this side's frontier and reads the peer's, the dialer first.
+/// Sends this side's frontier and reads the peer's, the dialer first. From here on the control
+/// stream takes frames up to [`MAX_CONTROL_FRAME`] (the opening's were small).
 async fn exchange<S: LogStore>(
     send: &mut ControlSend,
     recv: &mut ControlRecv,
     store: &S,
     dialer: bool,
 ) -> Result<Vec<Head>, Error> {
+    send.encoder_mut().set_max_frame_length(MAX_CONTROL_FRAME);
+    recv.decoder_mut().set_max_frame_length(MAX_CONTROL_FRAME);
     let mine =
         wire::control::Message::Frontier(frontier_message(&store.frontier().map_err(Error::Io)?));
     if dialer {
@@ -196,6 +203,47 @@ fn wants(
         .collect();
     out.sort_unstable();
     out
+}
+
+/// The entries this side holds past what the peer announced (and past what was already pushed
+/// to it), per author from its first missing seq, while they fit in one push.
+fn fresh_entries<S: LogStore>(
+    store: &S,
+    mine: &[Head],
+    theirs: &HashMap<[u8; 32], (u64, [u8; 32])>,
+    pushed: &mut HashMap<[u8; 32], u64>,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for m in mine {
+        let after_theirs = theirs.get(&m.author).map(|(s, _)| s + 1);
+        let after_pushed = pushed.get(&m.author).map(|s| s + 1);
+        let from = after_theirs.max(after_pushed).unwrap_or(0);
+        if m.seq < from {
+            continue;
+        }
+        let want = (m.seq - from + 1) as usize;
+        if want > RANGE_LIMIT as usize {
+            continue;
+        }
+        let entries = store.range(&m.author, from, want).map_err(Error::Io)?;
+        let mut last = None;
+        for (i, e) in entries.into_iter().enumerate() {
+            if bytes + e.len() > PUSH_MAX_BYTES {
+                break;
+            }
+            bytes += e.len();
+            out.push(e);
+            last = Some(from + i as u64);
+        }
+        if let Some(seq) = last {
+            pushed.insert(m.author, seq);
+        }
+        if bytes >= PUSH_MAX_BYTES {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Authors whose head the peer holds at the very seq of this side's head, but with another hash.
@@ -279,13 +327,29 @@ pub async fn live<S: LogStore>(
             .map(|h| (h.author, (h.seq, h.hash)))
             .collect::<HashMap<_, _>>(),
     );
+    let known = heard.subscribe();
     let announcing = async {
+        // Per author, the last seq pushed to the peer.
+        let mut pushed: HashMap<[u8; 32], u64> = HashMap::new();
         loop {
             if grown.changed().await.is_err() {
                 // The store is gone: the daemon is stopping.
                 return Ok::<(), Error>(());
             }
             let mine = store.frontier().map_err(Error::Io)?;
+            let fresh = {
+                let theirs = known.borrow();
+                fresh_entries(store, &mine, &theirs, &mut pushed)?
+            };
+            if !fresh.is_empty() {
+                Counters::add(&counters.served, fresh.len() as u64);
+                Counters::add(
+                    &counters.bytes_out,
+                    fresh.iter().map(|e| e.len() as u64).sum(),
+                );
+                let push = wire::Entries { entries: fresh };
+                send_control(&mut send, wire::control::Message::Push(push)).await?;
+            }
             send_control(
                 &mut send,
                 wire::control::Message::Have(frontier_message(&mine)),
@@ -298,6 +362,17 @@ pub async fn live<S: LogStore>(
             let heads = match read_control(&mut recv).await {
                 Ok(wire::control::Message::Have(f) | wire::control::Message::Frontier(f)) => {
                     heads_of(f)?
+                }
+                Ok(wire::control::Message::Push(p)) => {
+                    let n = p.entries.len() as u64;
+                    let bytes = p.entries.iter().map(|e| e.len() as u64).sum();
+                    store.ingest(p.entries).await.map_err(|e| Error::Refused {
+                        code: "BAD_ENTRY".into(),
+                        message: format!("the peer pushed entries that do not verify: {e}"),
+                    })?;
+                    Counters::add(&counters.pulled, n);
+                    Counters::add(&counters.bytes_in, bytes);
+                    continue;
                 }
                 Ok(wire::control::Message::Done(_)) => return Ok::<(), Error>(()),
                 // The peer hung up.

@@ -534,47 +534,53 @@ impl Daemon {
         })?;
         pact.set_discovery_secret(&token.secret)?;
         pact.set_seeds(&token.seeds)?;
-        let seeds = crate::discovery::resolve(&token.seeds).await;
-        let found = match hex::decode(&token.secret) {
-            Ok(secret) => {
-                let topic = openpact_p2p::rendezvous::topic_of(&secret);
-                let mut at = seeds.clone();
-                at.extend(crate::discovery::resolve(&net.seeds()).await);
-                crate::discovery::lookup_once(&net, &at, topic).await
-            }
-            Err(_) => Vec::new(),
-        };
         // A member with a live session needs no invite. One without may have been removed
         // without hearing of it yet (the pact's peers stopped syncing with it): it redeems.
         if pact.role(&pact.reader()?)?.is_some() && net.connected_pact(&pact.id) {
             return Ok(());
         }
-        let indexers = token
+        let indexers: Vec<[u8; 32]> = token
             .indexers
             .iter()
             .filter_map(|k| MemberKey::from_hex(k).map(|k| k.0))
             .collect();
-        let mut candidates = found.clone();
-        candidates.extend(seeds);
-        candidates.sort_unstable();
-        candidates.dedup();
-        let (_, indexer) = net
+        // The seed hints first (usually the inviter itself); when no indexer answers there,
+        // the peers the seeds know under the pact's topic.
+        let seeds = crate::discovery::resolve(&token.seeds).await;
+        let next_seq = pact.next_seq()?;
+        let direct = net
             .redeem_remote(
                 pact.id,
-                indexers,
-                candidates,
-                raw,
+                indexers.clone(),
+                seeds.clone(),
+                raw.clone(),
                 pact.me,
-                pact.next_seq()?,
+                next_seq,
             )
-            .await?;
-        // A member now: sync with the indexer that admitted it (kept across restarts) and the
-        // peers the seeds named; retry the ones that refused this daemon before; announce.
+            .await;
+        let (_, indexer) = match direct {
+            Err(e) if e.code == Code::NoIndexerReachable => {
+                let found = match hex::decode(&token.secret) {
+                    Ok(secret) => {
+                        let topic = openpact_p2p::rendezvous::topic_of(&secret);
+                        let mut at = seeds.clone();
+                        at.extend(crate::discovery::resolve(&net.seeds()).await);
+                        crate::discovery::lookup_once(&net, &at, topic).await
+                    }
+                    Err(_) => Vec::new(),
+                };
+                if found.is_empty() {
+                    return Err(e);
+                }
+                net.redeem_remote(pact.id, indexers, found, raw, pact.me, next_seq)
+                    .await?
+            }
+            other => other?,
+        };
+        // A member now: sync with the indexer that admitted it (kept across restarts), retry
+        // the peers that refused this daemon before, and find the others through the seeds.
         pact.remember_peer(&indexer.to_string())?;
         net.dial(pact.id, indexer);
-        for a in found {
-            net.dial_found(pact.id, a);
-        }
         net.retry_now();
         net.rediscover();
         let timeout = Duration::from_millis(match timeout_ms {

@@ -8,7 +8,7 @@
 //! - time for two restarted daemons to carry a fresh entry across;
 //! - memory and CPU of a daemon with 8 connected peers at rest.
 //!
-//! `cargo bench -p openpact-tests --bench peers [-- --quick]`
+//! `cargo bench -p openpact-tests --bench peers [-- --quick] [--catch-up-only]`
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +67,8 @@ async fn join(creator: &Node, node: &Node, pact: &str, name: &str) -> Duration {
 async fn catch_up(a: &Node, pact: &str, n: u64, load: bool) -> (Duration, u64, u64) {
     let b = Node::start().await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 1,000 writes/s: 4 writers, one POST every 4 ms each (a POST takes a few ms under load,
+    // so one sequential writer could not keep the pace).
     let writer = load.then(|| {
         let (base, token, pact, stop) = (
             a.base.clone(),
@@ -75,22 +77,32 @@ async fn catch_up(a: &Node, pact: &str, n: u64, load: bool) -> (Duration, u64, u
             stop.clone(),
         );
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut tick = tokio::time::interval(Duration::from_millis(1));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let started = Instant::now();
-            let mut i = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                tick.tick().await;
-                let _ = http
-                    .post(format!("{base}/v1/pacts/{pact}/knowledge"))
-                    .bearer_auth(&token)
-                    .json(&json!({"topic": "load", "content": format!("load {i}")}))
-                    .send()
-                    .await;
-                i += 1;
+            let writers = (0..4).map(|w| {
+                let (base, token, pact, stop) =
+                    (base.clone(), token.clone(), pact.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    let mut tick = tokio::time::interval(Duration::from_millis(4));
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        tick.tick().await;
+                        let _ = http
+                            .post(format!("{base}/v1/pacts/{pact}/knowledge"))
+                            .bearer_auth(&token)
+                            .json(&json!({"topic": "load", "content": format!("load {w} {i}")}))
+                            .send()
+                            .await;
+                        i += 1;
+                    }
+                    i
+                })
+            });
+            let mut total = 0;
+            for w in writers.collect::<Vec<_>>() {
+                total += w.await.unwrap_or(0);
             }
-            (i, started.elapsed())
+            (total, started.elapsed())
         })
     });
     if load {
@@ -98,6 +110,17 @@ async fn catch_up(a: &Node, pact: &str, n: u64, load: bool) -> (Duration, u64, u
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let target = stored(a, pact).await.max(n);
+    let cpu = |n: &Node| rss_and_cpu(pid_of(n)).map_or(0, |(_, ticks)| ticks);
+    let (a0, b0) = (cpu(a), cpu(&b));
+    // OPENPACT_BENCH_PERF=<file>: profile the joiner during the catch-up (perf record -g).
+    let perf = std::env::var("OPENPACT_BENCH_PERF").ok().and_then(|out| {
+        std::process::Command::new("perf")
+            .args(["record", "-g", "-o", &out, "-p", &pid_of(&b).to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()
+    });
     let t = Instant::now();
     join(a, &b, pact, "catcher").await;
     eventually(Duration::from_secs(300), "the catch-up", || async {
@@ -105,6 +128,17 @@ async fn catch_up(a: &Node, pact: &str, n: u64, load: bool) -> (Duration, u64, u
     })
     .await;
     let took = t.elapsed();
+    if let Some(mut p) = perf {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
+    println!(
+        "  (CPU during the catch-up: A {:.2} s, B {:.2} s)",
+        (cpu(a) - a0) as f64 / 100.0,
+        (cpu(&b) - b0) as f64 / 100.0
+    );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (written, wrote_for) = match writer {
         Some(w) => w.await.unwrap_or_default(),
@@ -180,6 +214,33 @@ async fn sse_collector(
     task
 }
 
+/// Waits until `node`'s event stream has been quiet for a second (every event of a catch-up
+/// delivered); how long that took.
+async fn quiet(node: &Node) -> Duration {
+    let t = Instant::now();
+    let mut r = reqwest::Client::new()
+        .get(format!("{}/v1/events", node.base))
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .expect("subscribe");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), r.chunk()).await {
+            Ok(Ok(Some(_))) => {}
+            // Quiet for a second, or the stream ended (a slow consumer is closed): look again.
+            Err(_) => return t.elapsed().saturating_sub(Duration::from_secs(1)),
+            Ok(_) => {
+                r = reqwest::Client::new()
+                    .get(format!("{}/v1/events", node.base))
+                    .bearer_auth(&node.token)
+                    .send()
+                    .await
+                    .expect("subscribe");
+            }
+        }
+    }
+}
+
 fn rss_and_cpu(pid: u32) -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let rss = statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096;
@@ -219,6 +280,9 @@ async fn main() {
         entries as f64 / took.as_secs_f64(),
         bytes as f64 / 1e6 / took.as_secs_f64(),
     );
+    if std::env::args().any(|a| a == "--catch-up-only") {
+        return;
+    }
     let (took, entries, _) = catch_up(&a, &pact, n, true).await;
     println!(
         "catch-up while A takes 1,000 writes/s: {:.2} s for {entries} entries",
@@ -232,6 +296,11 @@ async fn main() {
         (stored(&b, &pact).await >= stored(&a, &pact).await).then_some(())
     })
     .await;
+    let drained = quiet(&b).await;
+    println!(
+        "B's event stream went quiet {:.2} s after it held every entry",
+        drained.as_secs_f64()
+    );
     let posts = if quick { 50 } else { 500 };
     let collector = sse_collector(&b, "paced-", posts).await;
     let mut sent = HashMap::new();
@@ -287,13 +356,21 @@ async fn main() {
         lat.len(),
     );
 
-    // Join-to-member with both daemons running.
+    // Join-to-member with both daemons running, on a fresh hub daemon.
+    let rss_a = rss_and_cpu(pid_of(&a)).map_or(0, |(rss, _)| rss);
+    println!(
+        "A's RSS after all that (it holds the {n}-entry pact): {:.1} MiB",
+        rss_a as f64 / 1048576.0
+    );
+    drop(b);
+    drop(a);
+    let hub = Node::start().await;
     let mut joins = Vec::new();
-    let small = a.create_pact("joins").await;
+    let small = hub.create_pact("joins").await;
     let mut nodes = Vec::new();
     for i in 0..8 {
         let node = Node::start().await;
-        joins.push(join(&a, &node, &small, &format!("peer-{i}")).await);
+        joins.push(join(&hub, &node, &small, &format!("peer-{i}")).await);
         nodes.push(node);
     }
     joins.sort_unstable();
@@ -304,19 +381,19 @@ async fn main() {
     );
 
     // 8 connected peers at rest.
-    eventually(Duration::from_secs(20), "8 sessions on A", || async {
-        (a.status(&small).await["peers"].as_array().map(Vec::len) == Some(8)).then_some(())
+    eventually(Duration::from_secs(20), "8 sessions on the hub", || async {
+        (hub.status(&small).await["peers"].as_array().map(Vec::len) == Some(8)).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let pid = pid_of(&a);
+    let pid = pid_of(&hub);
     let window = Duration::from_secs(if quick { 2 } else { 10 });
     if let Some((_, before)) = rss_and_cpu(pid) {
         tokio::time::sleep(window).await;
         if let Some((rss, after)) = rss_and_cpu(pid) {
             let cpu = (after - before) as f64 / 100.0 / window.as_secs_f64() * 100.0;
             println!(
-                "A at rest with 8 connected peers (and the bench pact's two): RSS {:.1} MiB, CPU {cpu:.2} % over {} s",
+                "a daemon at rest with 8 connected peers: RSS {:.1} MiB, CPU {cpu:.2} % over {} s",
                 rss as f64 / 1048576.0,
                 window.as_secs()
             );
