@@ -141,6 +141,27 @@ fn net_error(e: openpact_p2p::Error) -> ApiError {
     }
 }
 
+/// The address this machine sends from by default, for a daemon listening on every interface:
+/// what the OS picks to route towards a documentation address (RFC 5737 / 3849). Connecting a
+/// UDP socket sends nothing. `None` without a default route.
+fn primary_address(v6: bool) -> Option<std::net::IpAddr> {
+    let (any, probe): (SocketAddr, SocketAddr) = if v6 {
+        (
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+            SocketAddr::from((std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), 9)),
+        )
+    } else {
+        (
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            SocketAddr::from(([192, 0, 2, 1], 9)),
+        )
+    };
+    let socket = std::net::UdpSocket::bind(any).ok()?;
+    socket.connect(probe).ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
 /// Up to `d`, plus or minus a quarter, so peers that lost each other at once do not dial in
 /// lockstep.
 fn jitter(d: Duration) -> Duration {
@@ -194,15 +215,17 @@ impl Net {
     }
 
     /// Where a joiner can find this daemon's pacts, for an invite's seed hints: the listening
-    /// address when it names one (not 0.0.0.0 or ::), the addresses seeds saw this daemon at,
-    /// and the seeds themselves.
+    /// address (for 0.0.0.0 or ::, the machine's primary address on that port), the addresses
+    /// seeds saw this daemon at, and the seeds themselves.
     pub fn hints(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .local_addr()
-            .filter(|a| !a.ip().is_unspecified())
-            .map(|a| a.to_string())
-            .into_iter()
-            .collect();
+        let mut out: Vec<String> = match self.local_addr() {
+            Some(a) if a.ip().is_unspecified() => primary_address(a.is_ipv6())
+                .map(|ip| SocketAddr::new(ip, a.port()).to_string())
+                .into_iter()
+                .collect(),
+            Some(a) => vec![a.to_string()],
+            None => Vec::new(),
+        };
         if let Ok(o) = self.observed.lock() {
             out.extend(o.iter().map(SocketAddr::to_string));
         }

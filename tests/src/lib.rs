@@ -73,6 +73,32 @@ impl Node {
         Node::start_with(&[]).await
     }
 
+    /// A data dir with no daemon yet: a verb such as `join` starts one, then [`Node::adopt`].
+    pub fn unstarted() -> Node {
+        let dir = tempfile::Builder::new()
+            .prefix("ope2e")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        Node {
+            dir,
+            base: String::new(),
+            token: String::new(),
+            p2p_port: 0,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+            running: false,
+            bootstrap: Vec::new(),
+        }
+    }
+
+    /// Takes over the daemon something else started on this data dir: reads where it listens.
+    pub fn adopt(&mut self) {
+        self.running = true;
+        self.read_daemon_file();
+    }
+
     /// The same, finding peers through the seeds `bootstrap` (`host:port`).
     pub async fn start_with(bootstrap: &[String]) -> Node {
         let dir = tempfile::Builder::new()
@@ -145,6 +171,11 @@ impl Node {
             "openpact start failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        self.running = true;
+        self.read_daemon_file();
+    }
+
+    fn read_daemon_file(&mut self) {
         let file: Value = serde_json::from_slice(
             &std::fs::read(self.root().join("daemon.json")).expect("daemon.json"),
         )
@@ -153,7 +184,6 @@ impl Node {
         self.token = file["apiToken"].as_str().unwrap_or_default().to_string();
         self.p2p_port = file["p2pPort"].as_u64().unwrap_or(0) as u16;
         assert_ne!(self.p2p_port, 0, "the daemon records its peer port");
-        self.running = true;
     }
 
     /// Stops the daemon (`openpact stop`).

@@ -135,6 +135,42 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_starts_the_daemon_when_none_runs() {
+    let a = Node::start().await;
+    let pact = a.create_pact("cold").await;
+    let share = a
+        .call(
+            "POST",
+            &format!("/v1/pacts/{pact}/invites"),
+            Some(json!({"confirm": true})),
+        )
+        .await
+        .ok()["share_url"]
+        .as_str()
+        .expect("share_url")
+        .to_string();
+    let mut b = Node::unstarted();
+    // The share URL as printed; --port 0: the daemon it starts takes any free REST port.
+    let out = b.cli(&["join", &share, "--port", "0", "--timeout", "20"]);
+    assert!(
+        out.status.success(),
+        "join failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let joined: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(joined["role"], "member");
+    b.adopt();
+    b.record(&pact, "from a daemon join started").await;
+    eventually(SYNC, "the entry on a", || async {
+        a.knowledge(&pact)
+            .await
+            .contains(&"from a daemon join started".to_string())
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_and_foreign_tokens_fail_with_their_codes() {
     let a = Node::start().await;
     let pact = a.create_pact("guarded").await;

@@ -54,7 +54,8 @@ pub struct JoinArgs {
     #[arg(long)]
     no_interactive: bool,
 
-    /// The REST port of the daemon to start when none runs (default 7666).
+    /// The REST port of the daemon to start when none runs (default 7666; 0: any free port,
+    /// and then any free dashboard port too).
     #[arg(long, value_name = "PORT")]
     port: Option<u16>,
 }
@@ -208,12 +209,18 @@ pub async fn join(dir: &DataDir, args: &JoinArgs, out: Output) -> Result<(), Cli
     let mut client = match control::try_connect(dir).await? {
         Some(c) => c,
         None => {
+            let defaults = StartArgs::default();
             let start = StartArgs {
-                port: args.port.unwrap_or(StartArgs::default().port),
-                ..StartArgs::default()
+                port: args.port.unwrap_or(defaults.port),
+                dashboard_port: if args.port == Some(0) {
+                    0
+                } else {
+                    defaults.dashboard_port
+                },
+                ..defaults
             };
             let d = dir.clone();
-            tokio::task::spawn_blocking(move || process::start(&d, &start))
+            tokio::task::spawn_blocking(move || process::start_for_verb(&d, &start))
                 .await
                 .map_err(|e| CliError::new(format!("starting the daemon failed: {e}")))??;
             control::connect(dir).await?

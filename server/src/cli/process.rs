@@ -112,8 +112,15 @@ pub fn start(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
     if args.foreground {
         run_foreground(dir, args)
     } else {
-        start_detached(dir, args)
+        start_detached(dir, args, false)
     }
+}
+
+/// Starts the daemon in the background for another verb (`join`), saying so on stderr so the
+/// verb's own output stays alone on stdout.
+pub fn start_for_verb(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
+    refuse_if_live(dir)?;
+    start_detached(dir, args, true)
 }
 
 /// Refuses when the pid file names a live process.
@@ -185,7 +192,7 @@ fn run_foreground(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
         .map_err(CliError::local)
 }
 
-fn start_detached(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
+fn start_detached(dir: &DataDir, args: &StartArgs, on_stderr: bool) -> Result<(), CliError> {
     dir.ensure().map_err(CliError::local)?;
     let log_path = dir.log_path();
     let log = OpenOptions::new()
@@ -223,6 +230,14 @@ fn start_detached(dir: &DataDir, args: &StartArgs) -> Result<(), CliError> {
         }
         std::thread::sleep(START_POLL);
     };
+    if on_stderr {
+        eprintln!(
+            "Started the daemon (PID {}, logs at {}).",
+            ping.pid,
+            log_path.display()
+        );
+        return Ok(());
+    }
     card(
         "The daemon stirs.",
         &[
@@ -254,7 +269,11 @@ fn spawn_daemon(dir: &DataDir, args: &StartArgs, log: &std::fs::File) -> std::io
     if args.no_p2p {
         cmd.arg("--no-p2p");
     } else {
-        cmd.args(["--p2p-host", &args.p2p_host.to_string()]);
+        // The default is left out, so the daemon still reads OPENPACT_P2P_HOST (a verb such as
+        // `join` starts it with default arguments).
+        if !args.p2p_host.is_unspecified() {
+            cmd.args(["--p2p-host", &args.p2p_host.to_string()]);
+        }
         if let Some(p) = args.p2p_port {
             cmd.args(["--p2p-port", &p.to_string()]);
         }
