@@ -566,9 +566,14 @@ impl OpenPact {
 
     /// Peer addresses this daemon knows for the pact (`peers` in its config).
     pub fn known_peers(&self) -> Vec<String> {
+        self.config_strings(PEERS_KEY)
+    }
+
+    /// A list of strings kept in the pact's config under `key` (none when absent).
+    fn config_strings(&self, key: &str) -> Vec<String> {
         self.config()
             .other
-            .get(PEERS_KEY)
+            .get(key)
             .and_then(|v| v.as_array())
             .map(|a| {
                 a.iter()
@@ -603,11 +608,13 @@ impl OpenPact {
         if self.discovery_secret().is_some() || secret.is_empty() {
             return Ok(());
         }
+        self.set_config_value(SECRET_KEY, serde_json::Value::from(secret))
+    }
+
+    /// Sets `key` in the pact's config (kept across restarts).
+    fn set_config_value(&self, key: &str, value: serde_json::Value) -> Result<()> {
         self.update_config(|c| {
-            c.other.insert(
-                SECRET_KEY.to_string(),
-                serde_json::Value::String(secret.to_string()),
-            );
+            c.other.insert(key.to_string(), value);
         })
         .map(drop)
     }
@@ -640,16 +647,7 @@ impl OpenPact {
 
     /// The seed hints this daemon joined the pact with (`seeds` in its config).
     pub fn seeds(&self) -> Vec<String> {
-        self.config()
-            .other
-            .get(SEEDS_KEY)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.config_strings(SEEDS_KEY)
     }
 
     /// Keeps an invite's seed hints, for discovery across restarts.
@@ -657,13 +655,7 @@ impl OpenPact {
         if seeds.is_empty() || self.seeds() == seeds {
             return Ok(());
         }
-        self.update_config(|c| {
-            c.other.insert(
-                SEEDS_KEY.to_string(),
-                serde_json::Value::from(seeds.to_vec()),
-            );
-        })
-        .map(drop)
+        self.set_config_value(SEEDS_KEY, serde_json::Value::from(seeds.to_vec()))
     }
 
     /// The pact's discovery secret (64 hex), known to members and invite holders.

@@ -241,6 +241,25 @@ async fn quiet(node: &Node) -> Duration {
     }
 }
 
+/// Prints the latency from each POST (`sent`) to its event (`seen`), and how many events
+/// arrived once, never, or more than once.
+fn report(what: &str, sent: &HashMap<String, Instant>, seen: &HashMap<String, (Instant, u32)>) {
+    let mut lat: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(c, t)| seen.get(c).map(|(at, _)| at.saturating_duration_since(*t)))
+        .collect();
+    lat.sort_unstable();
+    let doubled = seen.values().filter(|(_, n)| *n > 1).count();
+    println!(
+        "{what}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} of {} arrived, {doubled} doubled",
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99)),
+        ms(lat.last().copied().unwrap_or_default()),
+        lat.len(),
+        sent.len(),
+    );
+}
+
 fn rss_and_cpu(pid: u32) -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let rss = statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096;
@@ -311,18 +330,10 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let seen = collector.await.unwrap_or_default();
-    let mut lat: Vec<Duration> = sent
-        .iter()
-        .filter_map(|(c, t)| seen.get(c).map(|(at, _)| at.saturating_duration_since(*t)))
-        .collect();
-    lat.sort_unstable();
-    let doubled = seen.values().filter(|(_, n)| *n > 1).count();
-    println!(
-        "POST on A → entry-applied on B ({posts} paced posts): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} of {posts} arrived, {doubled} doubled",
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99)),
-        ms(lat.last().copied().unwrap_or_default()),
-        lat.len(),
+    report(
+        &format!("POST on A → entry-applied on B ({posts} paced posts)"),
+        &sent,
+        &seen,
     );
     let per = if quick { 10 } else { 50 };
     let burst = 16 * per;
@@ -343,17 +354,10 @@ async fn main() {
     futures_util::future::join_all(writers).await;
     let seen = collector.await.unwrap_or_default();
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
-    let mut lat: Vec<Duration> = sent
-        .iter()
-        .filter_map(|(c, t)| seen.get(c).map(|(at, _)| at.saturating_duration_since(*t)))
-        .collect();
-    lat.sort_unstable();
-    let doubled = seen.values().filter(|(_, n)| *n > 1).count();
-    println!(
-        "the same, a burst from 16 writers ({burst} posts): p50 {:.2} ms, p99 {:.2} ms; {} of {burst} arrived, {doubled} doubled",
-        ms(pct(&lat, 0.5)),
-        ms(pct(&lat, 0.99)),
-        lat.len(),
+    report(
+        &format!("the same, a burst from 16 writers ({burst} posts)"),
+        &sent,
+        &seen,
     );
 
     // Join-to-member with both daemons running, on a fresh hub daemon.

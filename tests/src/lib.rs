@@ -101,22 +101,8 @@ impl Node {
 
     /// The same, finding peers through the seeds `bootstrap` (`host:port`).
     pub async fn start_with(bootstrap: &[String]) -> Node {
-        let dir = tempfile::Builder::new()
-            .prefix("ope2e")
-            .tempdir_in("/tmp")
-            .expect("temp dir");
-        let mut node = Node {
-            dir,
-            base: String::new(),
-            token: String::new(),
-            p2p_port: 0,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("http client"),
-            running: false,
-            bootstrap: bootstrap.to_vec(),
-        };
+        let mut node = Node::unstarted();
+        node.bootstrap = bootstrap.to_vec();
         node.launch(0);
         node
     }

@@ -9,6 +9,19 @@ use serde_json::{Value, json};
 
 const SYNC: Duration = Duration::from_secs(20);
 
+/// Whether `node` holds a knowledge entry of `pact` with this content.
+async fn has(node: &Node, pact: &str, content: &str) -> bool {
+    node.knowledge(pact).await.iter().any(|c| c == content)
+}
+
+/// Waits until `node` holds a knowledge entry of `pact` with this content.
+async fn holds(node: &Node, pact: &str, content: &str, what: &str) {
+    eventually(SYNC, what, || async {
+        has(node, pact, content).await.then_some(())
+    })
+    .await;
+}
+
 /// A creator with a pact, and `n` daemons that joined it by invite over REST.
 async fn pact_of(n: usize) -> (Node, String, Vec<Node>) {
     let a = Node::start().await;
@@ -70,20 +83,8 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
 
     a.record(&pact, "from alice").await;
     b.record(&pact, "from bob").await;
-    eventually(SYNC, "bob's entry on alice's daemon", || async {
-        a.knowledge(&pact)
-            .await
-            .contains(&"from bob".to_string())
-            .then_some(())
-    })
-    .await;
-    eventually(SYNC, "alice's entry on bob's daemon", || async {
-        b.knowledge(&pact)
-            .await
-            .contains(&"from alice".to_string())
-            .then_some(())
-    })
-    .await;
+    holds(&a, &pact, "from bob", "bob's entry on alice's daemon").await;
+    holds(&b, &pact, "from alice", "alice's entry on bob's daemon").await;
     converged(&[&a, &b], &pact, 2).await;
 
     // Each sees the other online, and status names the session.
@@ -161,13 +162,7 @@ async fn join_starts_the_daemon_when_none_runs() {
     assert_eq!(joined["role"], "member");
     b.adopt();
     b.record(&pact, "from a daemon join started").await;
-    eventually(SYNC, "the entry on a", || async {
-        a.knowledge(&pact)
-            .await
-            .contains(&"from a daemon join started".to_string())
-            .then_some(())
-    })
-    .await;
+    holds(&a, &pact, "from a daemon join started", "the entry on a").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,13 +299,7 @@ async fn a_stopped_daemon_catches_up_after_restart() {
     // And what b writes after its restart reaches a.
     let started = Instant::now();
     b.record(&pact, "back again").await;
-    eventually(SYNC, "b's entry after its restart on a", || async {
-        a.knowledge(&pact)
-            .await
-            .contains(&"back again".to_string())
-            .then_some(())
-    })
-    .await;
+    holds(&a, &pact, "back again", "b's entry after its restart on a").await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -588,26 +577,16 @@ async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
         )
         .await;
     a.record(&pact, "a after removal").await;
-    eventually(SYNC, "c to get a's entry", || async {
-        c.knowledge(&pact)
-            .await
-            .contains(&"a after removal".to_string())
-            .then_some(())
-    })
-    .await;
+    holds(c, &pact, "a after removal", "c to get a's entry").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for n in [&a, c] {
         assert!(
-            !n.knowledge(&pact)
-                .await
-                .contains(&"b after removal".to_string()),
+            !has(n, &pact, "b after removal").await,
             "a removed member's write took effect"
         );
     }
     assert!(
-        !b.knowledge(&pact)
-            .await
-            .contains(&"a after removal".to_string()),
+        !has(b, &pact, "a after removal").await,
         "the removed member got a new entry"
     );
     let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
@@ -625,28 +604,20 @@ async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
     let r = b.join(&pact, &token, "b again").await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["role"], "member");
-    eventually(SYNC, "b to catch up after its return", || async {
-        b.knowledge(&pact)
-            .await
-            .contains(&"a after removal".to_string())
-            .then_some(())
-    })
+    holds(
+        b,
+        &pact,
+        "a after removal",
+        "b to catch up after its return",
+    )
     .await;
     b.record(&pact, "b is back").await;
     for n in [&a, c] {
-        eventually(SYNC, "b's new entry everywhere", || async {
-            n.knowledge(&pact)
-                .await
-                .contains(&"b is back".to_string())
-                .then_some(())
-        })
-        .await;
+        holds(n, &pact, "b is back", "b's new entry everywhere").await;
     }
     for n in [&a, c] {
         assert!(
-            !n.knowledge(&pact)
-                .await
-                .contains(&"b after removal".to_string()),
+            !has(n, &pact, "b after removal").await,
             "the write made while removed stays dropped"
         );
     }
@@ -685,12 +656,12 @@ async fn daemons_find_each_other_through_a_seed() {
     b.restart_elsewhere();
     let started = Instant::now();
     b.record(&pact, "after both moved").await;
-    eventually(SYNC, "b's entry on a after both moved", || async {
-        a.knowledge(&pact)
-            .await
-            .contains(&"after both moved".to_string())
-            .then_some(())
-    })
+    holds(
+        &a,
+        &pact,
+        "after both moved",
+        "b's entry on a after both moved",
+    )
     .await;
     eprintln!("found again through the seed in {:?}", started.elapsed());
 }
