@@ -22,8 +22,9 @@ use crate::endpoint::{ALPN_RENDEZVOUS, PeerConnection};
 
 /// How long an announcement lasts unless renewed (or its connection closes first).
 pub const ANNOUNCE_TTL: Duration = Duration::from_secs(60);
-/// Most topics one seed holds.
-const MAX_TOPICS: usize = 100_000;
+/// Most topics a seed node holds ([`Seed::new`] takes the limit; a member daemon keeps far
+/// fewer).
+pub const SEED_NODE_TOPICS: usize = 100_000;
 /// Most announcers per topic (the newest are kept).
 const MAX_PER_TOPIC: usize = 64;
 /// The largest message.
@@ -60,6 +61,7 @@ struct Announced {
 pub struct Seed {
     topics: Mutex<HashMap<[u8; 32], Vec<Announced>>>,
     known: Option<Arc<dyn Known>>,
+    max_topics: usize,
 }
 
 impl std::fmt::Debug for Seed {
@@ -98,11 +100,13 @@ fn wire_peer(p: &Peer) -> wire::PeerAddress {
 }
 
 impl Seed {
-    /// A seed; `known` adds what a member daemon knows of its own pacts' peers.
-    pub fn new(known: Option<Arc<dyn Known>>) -> Arc<Seed> {
+    /// A seed holding at most `max_topics` topics; `known` adds what a member daemon knows of
+    /// its own pacts' peers.
+    pub fn new(known: Option<Arc<dyn Known>>, max_topics: usize) -> Arc<Seed> {
         Arc::new(Seed {
             topics: Mutex::new(HashMap::new()),
             known,
+            max_topics,
         })
     }
 
@@ -162,12 +166,12 @@ impl Seed {
                 let Some(topic) = topic32(Some(t)) else {
                     return refusal("a topic is 32 bytes");
                 };
-                if !topics.contains_key(&topic) && topics.len() >= MAX_TOPICS {
+                if !topics.contains_key(&topic) && topics.len() >= self.max_topics {
                     topics.retain(|_, l| {
                         l.retain(|a| a.expires > now);
                         !l.is_empty()
                     });
-                    if topics.len() >= MAX_TOPICS {
+                    if topics.len() >= self.max_topics {
                         return refusal("the seed holds too many topics");
                     }
                 }

@@ -1,7 +1,7 @@
 //! Rendezvous at a seed over real QUIC on loopback: announce tells a peer its observed address,
 //! lookup finds the other announcers of a topic (never the asker, never another topic's), the
 //! seed introduces the asker to the announcers, announcements leave with their connection, and
-//! malformed requests are refused.
+//! malformed requests and topics past the seed's limit are refused.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,7 +23,7 @@ fn loopback() -> SocketAddr {
 fn seed() -> (SocketAddr, std::sync::Arc<Seed>) {
     let endpoint = Endpoint::bind(loopback(), HostKey::from_seed([9; 32])).expect("bind");
     let addr = endpoint.local_addr().expect("addr");
-    let seed = Seed::new(None);
+    let seed = Seed::new(None, 16);
     let serving = seed.clone();
     tokio::spawn(async move {
         while let Some(Ok(conn)) = endpoint.accept().await {
@@ -136,4 +136,14 @@ async fn a_seed_refuses_a_connection_opened_for_another_protocol_and_a_topic_of_
     within(rendezvous::announce(&c, [5; 32]))
         .await
         .expect("still serving");
+    // The seed holds at most 16 topics (this one's limit): the 17th is refused.
+    for t in 6..21u8 {
+        within(rendezvous::announce(&c, [t; 32]))
+            .await
+            .expect("room for 16 topics");
+    }
+    assert!(matches!(
+        within(rendezvous::announce(&c, [99; 32])).await,
+        Err(Error::Refused { message, .. }) if message.contains("too many topics")
+    ));
 }

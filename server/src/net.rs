@@ -36,6 +36,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(15);
 const STABLE: Duration = Duration::from_secs(10);
 /// How long a dial (handshake and opening) may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most topics this daemon holds announcements for, as a seed for others.
+const DAEMON_SEED_TOPICS: usize = 1024;
 /// Failed dials in a row after which an address found through discovery is dropped.
 const GIVE_UP_AFTER: u32 = 8;
 /// How long a forwarded redeem may take in all.
@@ -185,7 +187,7 @@ impl Net {
             next_id: AtomicU64::new(1),
             retry: tokio::sync::Notify::new(),
             sessions_up: tokio::sync::watch::channel(0).0,
-            seed: Seed::new(Some(Arc::new(KnownPeers(me.clone())))),
+            seed: Seed::new(Some(Arc::new(KnownPeers(me.clone()))), DAEMON_SEED_TOPICS),
             bootstrap: opts.bootstrap.clone(),
             observed: Mutex::new(Vec::new()),
             discover: tokio::sync::Notify::new(),

@@ -38,7 +38,7 @@ pub fn run(dir: &DataDir, args: &SeedArgs) -> Result<(), CliError> {
             hex::encode(key.public())
         );
         let _ = std::io::stdout().flush();
-        let seed = Seed::new(None);
+        let seed = Seed::new(None, openpact_p2p::rendezvous::SEED_NODE_TOPICS);
         let stop = super::gateway::stop_signal();
         tokio::pin!(stop);
         loop {
