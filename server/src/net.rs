@@ -520,6 +520,7 @@ impl Net {
             }
             let old = sessions.remove(i);
             old.conn.close(CLOSE_DUPLICATE.into(), b"duplicate");
+            self.retire(&old);
         }
         sessions.push(live.clone());
         self.sessions_up.send_modify(|n| *n += 1);
@@ -531,7 +532,14 @@ impl Net {
             let i = s.iter().position(|l| l.id == id)?;
             Some(s.remove(i))
         });
-        if let (Some(l), Ok(mut ended)) = (gone, self.ended.lock()) {
+        if let Some(l) = gone {
+            self.retire(&l);
+        }
+    }
+
+    /// Adds what a session that left the list moved to its pact's totals.
+    fn retire(&self, l: &Live) {
+        if let Ok(mut ended) = self.ended.lock() {
             let t = ended.entry(l.pact).or_default();
             for (total, counter) in t.iter_mut().zip([
                 &l.counters.pulled,
