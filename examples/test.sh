@@ -14,6 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 repo=$(cd .. && pwd)
 
 export OPENPACT_BIN="${OPENPACT_BIN:-$repo/target/release/openpact}"
+# The daemons these tests start listen for peers on loopback only, on a free port.
+export OPENPACT_P2P_HOST=127.0.0.1 OPENPACT_P2P_PORT=0
 if [ ! -e "$OPENPACT_BIN" ]; then
     echo "examples: SKIPPED: no daemon binary at $OPENPACT_BIN (build it with" \
         "\`cargo build --release\`, or set OPENPACT_BIN)"

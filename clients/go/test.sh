@@ -10,6 +10,8 @@ esac
 cd "$(dirname "${BASH_SOURCE[0]}")"
 root=$(cd ../.. && pwd)
 export OPENPACT_BIN="${OPENPACT_BIN:-$root/target/release/openpact}"
+# The daemons these tests start listen for peers on loopback only, on a free port.
+export OPENPACT_P2P_HOST=127.0.0.1 OPENPACT_P2P_PORT=0
 
 if [ ! -e "$OPENPACT_BIN" ]; then
     echo "SKIP clients/go: no daemon binary at $OPENPACT_BIN (build it with \`cargo build --release\`, or set OPENPACT_BIN)."

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 repo=$(cd ../.. && pwd)
 export OPENPACT_BIN="${OPENPACT_BIN:-$repo/target/release/openpact}"
+# The daemons these tests start listen for peers on loopback only, on a free port.
+export OPENPACT_P2P_HOST=127.0.0.1 OPENPACT_P2P_PORT=0
 
 # npm ci when package-lock.json changed since the last install (or nothing is installed).
 stamp=node_modules/.openpact-lock.sha256
