@@ -534,9 +534,13 @@ impl Daemon {
         })?;
         pact.set_discovery_secret(&token.secret)?;
         pact.set_seeds(&token.seeds)?;
-        // A member with a live session needs no invite. One without may have been removed
-        // without hearing of it yet (the pact's peers stopped syncing with it): it redeems.
-        if pact.role(&pact.reader()?)?.is_some() && net.connected_pact(&pact.id) {
+        // An indexer (the creator joining its own pact) or a member with a live session needs
+        // no invite. A member without one may have been removed without hearing of it yet (the
+        // pact's peers stopped syncing with it): it redeems.
+        let role = pact.role(&pact.reader()?)?;
+        if matches!(role, Some("creator" | "indexer"))
+            || (role.is_some() && net.connected_pact(&pact.id))
+        {
             return Ok(());
         }
         let indexers: Vec<[u8; 32]> = token

@@ -210,6 +210,16 @@ async fn revoked_and_foreign_tokens_fail_with_their_codes() {
     );
     let members = a.get(&format!("/v1/pacts/{pact}/agents")).await;
     assert_eq!(members.as_array().map(Vec::len), Some(1), "{members}");
+
+    // The creator joining its own pact (no peers) with a token changes nothing and spends
+    // nothing: the token still admits b.
+    let fresh = a.invite(&other).await;
+    let own = a.join(&other, &fresh, "alice").await;
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(own.body["role"], "creator");
+    let r = b.join(&other, &fresh, "b").await;
+    assert_eq!(r.status, 200, "the invite is still good: {r:?}");
+    assert_eq!(r.body["role"], "member");
 }
 
 async fn converge(n: usize) {
