@@ -298,6 +298,44 @@ pub fn installed_skill(s: &v1::InstalledSkill) -> Value {
     })
 }
 
+/// The answer to a join (`POST /v1/pacts/join`, `openpact join`).
+pub fn joined(r: &v1::JoinPactResponse) -> Value {
+    json!({
+        "ok": r.ok,
+        "alias": r.alias,
+        "pact_id": r.pact_id,
+        "pact_name": r.pact_name,
+        "pact_purpose": r.pact_purpose,
+        "role": r.role,
+        "public_key": r.public_key,
+    })
+}
+
+/// A freshly minted invite (`POST /invites`, `openpact invite`).
+pub fn minted(r: &v1::MintInviteResponse) -> Value {
+    json!({
+        "token": r.token,
+        "share_url": r.share_url,
+        "nonce": r.nonce,
+        "expires_at": r.expires_at,
+    })
+}
+
+/// One invite of a pact's list (`GET /invites`, `openpact invite --list`).
+pub fn invite(i: &v1::InviteSummary) -> Value {
+    json!({
+        "nonce": i.nonce,
+        "expires_at": i.expires_at,
+        "created_at": i.created_at,
+        "pact_name": i.pact_name,
+        "issuer_display": i.issuer_display,
+        "revoked": i.revoked,
+        "spent_at": i.spent_at,
+        "spent_by": i.spent_by,
+        "dead": i.dead,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

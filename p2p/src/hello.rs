@@ -4,12 +4,10 @@
 //! comes in through [`Membership`]; this module knows no ledger.
 
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
 use openpact_proto::wire::v1 as wire;
-use prost::Message as _;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::endpoint::{ALPN_SYNC, PeerConnection};
+use crate::frame::{self, FrameRecv, FrameSend, protocol};
 use crate::{Error, proof};
 
 /// The protocol version this build speaks.
@@ -32,19 +30,9 @@ pub struct Session {
     /// The peer's member key in it (proven).
     pub peer_member: [u8; 32],
     /// The control stream, framed.
-    pub send: FramedWrite<quinn::SendStream, LengthDelimitedCodec>,
+    pub send: FrameSend,
     /// The control stream, framed.
-    pub recv: FramedRead<quinn::RecvStream, LengthDelimitedCodec>,
-}
-
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_HELLO)
-        .new_codec()
-}
-
-fn protocol(message: impl Into<String>) -> Error {
-    Error::Protocol(message.into())
+    pub recv: FrameRecv,
 }
 
 fn key32(bytes: &[u8], what: &str) -> Result<[u8; 32], Error> {
@@ -53,17 +41,6 @@ fn key32(bytes: &[u8], what: &str) -> Result<[u8; 32], Error> {
 
 fn sig64(bytes: &[u8]) -> Result<[u8; 64], Error> {
     <[u8; 64]>::try_from(bytes).map_err(|_| protocol("a proof must be 64 bytes"))
-}
-
-async fn read<M: prost::Message + Default>(
-    recv: &mut FramedRead<quinn::RecvStream, LengthDelimitedCodec>,
-) -> Result<M, Error> {
-    let frame = recv
-        .next()
-        .await
-        .ok_or_else(|| protocol("the stream ended before the opening"))?
-        .map_err(|e| protocol(format!("cannot read the opening: {e}")))?;
-    M::decode(frame.freeze()).map_err(|e| protocol(format!("a malformed opening: {e}")))
 }
 
 /// Dials the opening on `conn` for `pact` as the member `me`. The answer is the session, or the
@@ -82,20 +59,15 @@ pub async fn dial(
         .open_bi()
         .await
         .map_err(|e| Error::Io(format!("cannot open the control stream: {e}")))?;
-    let (mut send, mut recv) = (
-        FramedWrite::new(send, codec()),
-        FramedRead::new(recv, codec()),
-    );
+    let (mut send, mut recv) = frame::framed((send, recv), MAX_HELLO);
     let hello = wire::Hello {
         version: VERSION,
         pact_id: pact.to_vec(),
         member_key: me.verifying_key().to_bytes().to_vec(),
         proof: proof::prove(me, &pact, &binding).to_vec(),
     };
-    send.send(prost::bytes::Bytes::from(hello.encode_to_vec()))
-        .await
-        .map_err(|e| Error::Io(format!("cannot send the opening: {e}")))?;
-    let reply: wire::HelloReply = read(&mut recv).await?;
+    frame::write(&mut send, &hello, "the opening").await?;
+    let reply: wire::HelloReply = frame::read(&mut recv, "the answer to the opening").await?;
     if !reply.accepted {
         return Err(Error::Refused {
             code: reply.code,
@@ -123,11 +95,8 @@ pub async fn answer(conn: &PeerConnection, members: &dyn Membership) -> Result<S
         .accept_bi()
         .await
         .map_err(|e| Error::Io(format!("no control stream: {e}")))?;
-    let (mut send, mut recv) = (
-        FramedWrite::new(send, codec()),
-        FramedRead::new(recv, codec()),
-    );
-    let hello: wire::Hello = read(&mut recv).await?;
+    let (mut send, mut recv) = frame::framed((send, recv), MAX_HELLO);
+    let hello: wire::Hello = frame::read(&mut recv, "the opening").await?;
     let verdict = check(conn, members, &hello);
     let reply = match &verdict {
         Ok(ok) => wire::HelloReply {
@@ -149,9 +118,7 @@ pub async fn answer(conn: &PeerConnection, members: &dyn Membership) -> Result<S
             ..Default::default()
         },
     };
-    send.send(prost::bytes::Bytes::from(reply.encode_to_vec()))
-        .await
-        .map_err(|e| Error::Io(format!("cannot answer the opening: {e}")))?;
+    frame::write(&mut send, &reply, "the answer to the opening").await?;
     let ok = verdict?;
     Ok(Session {
         pact: ok.pact,

@@ -7,11 +7,11 @@
 use std::future::Future;
 
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use openpact_proto::wire::v1 as wire;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::endpoint::{ALPN_INVITE, PeerConnection};
+use crate::frame::{self, FrameSend, protocol};
 use crate::{Error, proof};
 
 /// The protocol version this build speaks.
@@ -43,32 +43,8 @@ pub trait Indexer: Send + Sync {
     ) -> impl Future<Output = Result<String, Refusal>> + Send;
 }
 
-type InviteSend = FramedWrite<quinn::SendStream, LengthDelimitedCodec>;
-type Recv = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
-
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_MESSAGE)
-        .new_codec()
-}
-
-fn protocol(message: impl Into<String>) -> Error {
-    Error::Protocol(message.into())
-}
-
-async fn write(send: &mut InviteSend, m: &impl prost::Message) -> Result<(), Error> {
-    send.send(prost::bytes::Bytes::from(m.encode_to_vec()))
-        .await
-        .map_err(|e| Error::Io(format!("cannot write the invite stream: {e}")))
-}
-
-async fn read<M: prost::Message + Default>(recv: &mut Recv) -> Result<M, Error> {
-    let frame = recv
-        .next()
-        .await
-        .ok_or_else(|| protocol("the invite stream ended early"))?
-        .map_err(|e| protocol(format!("cannot read the invite stream: {e}")))?;
-    M::decode(frame.freeze()).map_err(|e| protocol(format!("a malformed invite message: {e}")))
+async fn write(send: &mut FrameSend, m: &impl prost::Message) -> Result<(), Error> {
+    frame::write(send, m, "an invite message").await
 }
 
 /// Presents `token` for `writer_key` (whose next entry has seq `next_seq`) on `conn` (opened
@@ -91,10 +67,7 @@ pub async fn present(
         .open_bi()
         .await
         .map_err(|e| Error::Io(format!("cannot open the invite stream: {e}")))?;
-    let (mut send, mut recv) = (
-        FramedWrite::new(send, codec()),
-        FramedRead::new(recv, codec()),
-    );
+    let (mut send, mut recv) = frame::framed((send, recv), MAX_MESSAGE);
     write(
         &mut send,
         &wire::InviteOpen {
@@ -103,7 +76,7 @@ pub async fn present(
         },
     )
     .await?;
-    let shown: wire::InviteProof = read(&mut recv).await?;
+    let shown: wire::InviteProof = frame::read(&mut recv, "an invite message").await?;
     if !shown.accepted {
         return Err(Error::Refused {
             code: shown.code,
@@ -134,7 +107,7 @@ pub async fn present(
         },
     )
     .await?;
-    let reply: wire::RedeemReply = read(&mut recv).await?;
+    let reply: wire::RedeemReply = frame::read(&mut recv, "an invite message").await?;
     let _ = send.get_mut().finish();
     if reply.ok {
         Ok(reply.nonce)
@@ -153,11 +126,8 @@ pub async fn answer<I: Indexer>(conn: &PeerConnection, indexer: &I) -> Result<()
         .accept_bi()
         .await
         .map_err(|e| Error::Io(format!("no invite stream: {e}")))?;
-    let (mut send, mut recv) = (
-        FramedWrite::new(send, codec()),
-        FramedRead::new(recv, codec()),
-    );
-    let open: wire::InviteOpen = read(&mut recv).await?;
+    let (mut send, mut recv) = frame::framed((send, recv), MAX_MESSAGE);
+    let open: wire::InviteOpen = frame::read(&mut recv, "an invite message").await?;
     let refuse = |code: &str, message: &str| wire::InviteProof {
         accepted: false,
         code: code.into(),
@@ -198,7 +168,7 @@ pub async fn answer<I: Indexer>(conn: &PeerConnection, indexer: &I) -> Result<()
         },
     )
     .await?;
-    let redeem: wire::Redeem = read(&mut recv).await?;
+    let redeem: wire::Redeem = frame::read(&mut recv, "an invite message").await?;
     let reply = match <[u8; 32]>::try_from(redeem.writer_key.as_slice()) {
         Err(_) => wire::RedeemReply {
             code: "INVITE_BAD_SHAPE".into(),

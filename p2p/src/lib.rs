@@ -10,6 +10,7 @@
 //! of topics at seeds ([`rendezvous`]).
 
 pub mod endpoint;
+pub mod frame;
 pub mod hello;
 pub mod identity;
 pub mod invite;

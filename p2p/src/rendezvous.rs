@@ -12,13 +12,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use openpact_proto::wire::v1 as wire;
-use prost::Message as _;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::Error;
 use crate::endpoint::{ALPN_RENDEZVOUS, PeerConnection};
+use crate::frame::{self, protocol};
 
 /// How long an announcement lasts unless renewed (or its connection closes first).
 pub const ANNOUNCE_TTL: Duration = Duration::from_secs(60);
@@ -71,16 +69,6 @@ impl std::fmt::Debug for Seed {
     }
 }
 
-fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_MESSAGE)
-        .new_codec()
-}
-
-fn protocol(message: impl Into<String>) -> Error {
-    Error::Protocol(message.into())
-}
-
 fn topic32(t: Option<wire::Topic>) -> Option<[u8; 32]> {
     t.and_then(|t| <[u8; 32]>::try_from(t.topic.as_slice()).ok())
 }
@@ -124,22 +112,14 @@ impl Seed {
             let Ok((send, recv)) = conn.conn.accept_bi().await else {
                 break;
             };
-            let mut send = FramedWrite::new(send, codec());
-            let mut recv = FramedRead::new(recv, codec());
-            let reply = match recv.next().await {
-                Some(Ok(frame)) => match wire::RendezvousRequest::decode(frame.freeze()) {
-                    Ok(req) => self.handle(&conn, req),
-                    Err(e) => refusal(format!("a malformed request: {e}")),
-                },
-                _ => continue,
+            let (mut send, mut recv) = frame::framed((send, recv), MAX_MESSAGE);
+            let reply = match frame::read(&mut recv, "a rendezvous request").await {
+                Ok(req) => self.handle(&conn, req),
+                Err(e) => refusal(e.to_string()),
             };
-            if send
-                .send(prost::bytes::Bytes::from(reply.encode_to_vec()))
-                .await
-                .is_err()
-            {
-                break;
-            }
+            // A stream the asker gave up on fails alone; the connection goes on being served
+            // until it closes.
+            let _ = frame::write(&mut send, &reply, "a rendezvous answer").await;
             let _ = send.get_mut().finish();
         }
         let id = conn.conn.stable_id();
@@ -234,13 +214,12 @@ fn introduce(conn: quinn::Connection, topic: [u8; 32], peer: Peer) {
         let Ok(send) = conn.open_uni().await else {
             return;
         };
-        let mut send = FramedWrite::new(send, codec());
+        let mut send = frame::send_framed(send, MAX_MESSAGE);
         let message = wire::Introduce {
             topic: topic.to_vec(),
             peer: Some(wire_peer(&peer)),
         };
-        if send
-            .send(prost::bytes::Bytes::from(message.encode_to_vec()))
+        if frame::write(&mut send, &message, "an introduction")
             .await
             .is_ok()
         {
@@ -261,21 +240,12 @@ async fn request(
         .open_bi()
         .await
         .map_err(|e| Error::Io(format!("cannot open a rendezvous stream: {e}")))?;
-    let mut send = FramedWrite::new(send, codec());
-    let mut recv = FramedRead::new(recv, codec());
+    let (mut send, mut recv) = frame::framed((send, recv), MAX_MESSAGE);
     let req = wire::RendezvousRequest {
         request: Some(request),
     };
-    send.send(prost::bytes::Bytes::from(req.encode_to_vec()))
-        .await
-        .map_err(|e| Error::Io(format!("cannot send a rendezvous request: {e}")))?;
-    let frame = recv
-        .next()
-        .await
-        .ok_or_else(|| protocol("the seed did not answer"))?
-        .map_err(|e| protocol(format!("cannot read the seed's answer: {e}")))?;
-    let reply = wire::RendezvousReply::decode(frame.freeze())
-        .map_err(|e| protocol(format!("a malformed answer: {e}")))?;
+    frame::write(&mut send, &req, "a rendezvous request").await?;
+    let reply: wire::RendezvousReply = frame::read(&mut recv, "the seed's answer").await?;
     if !reply.error.is_empty() {
         return Err(Error::Refused {
             code: "BAD_REQUEST".into(),
@@ -317,11 +287,8 @@ pub async fn lookup(conn: &PeerConnection, topic: [u8; 32]) -> Result<Vec<Peer>,
 pub async fn next_introduction(conn: &PeerConnection) -> Option<([u8; 32], Peer)> {
     loop {
         let recv = conn.conn.accept_uni().await.ok()?;
-        let mut recv = FramedRead::new(recv, codec());
-        let Some(Ok(frame)) = recv.next().await else {
-            continue;
-        };
-        let Ok(m) = wire::Introduce::decode(frame.freeze()) else {
+        let mut recv = frame::recv_framed(recv, MAX_MESSAGE);
+        let Ok(m) = frame::read::<wire::Introduce>(&mut recv, "an introduction").await else {
             continue;
         };
         let (Ok(topic), Some(peer)) = (

@@ -11,14 +11,13 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
 use openpact_proto::wire::v1 as wire;
-use prost::Message as _;
 use tokio::sync::watch;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
 use crate::Error;
 use crate::endpoint::PeerConnection;
+use crate::frame::{self, FrameRecv as ControlRecv, FrameSend as ControlSend, protocol};
 use crate::hello::Session;
 
 /// Most entries per range answer.
@@ -89,46 +88,25 @@ impl Counters {
     }
 }
 
-fn protocol(message: impl Into<String>) -> Error {
-    Error::Protocol(message.into())
-}
-
 fn key32(bytes: &[u8]) -> Result<[u8; 32], Error> {
     <[u8; 32]>::try_from(bytes).map_err(|_| protocol("a key or hash must be 32 bytes"))
 }
-
-type ControlSend = FramedWrite<quinn::SendStream, LengthDelimitedCodec>;
-type ControlRecv = FramedRead<quinn::RecvStream, LengthDelimitedCodec>;
 
 async fn send_control(
     send: &mut ControlSend,
     message: wire::control::Message,
 ) -> Result<(), Error> {
-    let frame = wire::Control {
+    let control = wire::Control {
         message: Some(message),
-    }
-    .encode_to_vec();
-    send.send(prost::bytes::Bytes::from(frame))
-        .await
-        .map_err(|e| Error::Io(format!("cannot write the control stream: {e}")))
+    };
+    frame::write(send, &control, "a control message").await
 }
 
 async fn read_control(recv: &mut ControlRecv) -> Result<wire::control::Message, Error> {
-    let frame = recv
-        .next()
-        .await
-        .ok_or_else(|| protocol("the control stream ended"))?
-        .map_err(|e| protocol(format!("cannot read the control stream: {e}")))?;
-    wire::Control::decode(frame.freeze())
-        .map_err(|e| protocol(format!("a malformed control message: {e}")))?
+    frame::read::<wire::Control>(recv, "a control message")
+        .await?
         .message
         .ok_or_else(|| protocol("an empty control message"))
-}
-
-fn range_codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_RANGE_FRAME)
-        .new_codec()
 }
 
 fn frontier_message(heads: &[Head]) -> wire::Frontier {
@@ -454,28 +432,20 @@ async fn fetch(
     from: u64,
     limit: u32,
 ) -> Result<Vec<Vec<u8>>, Error> {
-    let (send, recv) = conn
+    let stream = conn
         .conn
         .open_bi()
         .await
         .map_err(|e| Error::Io(format!("cannot open a range stream: {e}")))?;
-    let mut send = FramedWrite::new(send, range_codec());
-    let mut recv = FramedRead::new(recv, range_codec());
+    let (mut send, mut recv) = frame::framed(stream, MAX_RANGE_FRAME);
     let want = wire::Want {
         author: author.to_vec(),
         from_seq: from,
         limit,
     };
-    send.send(prost::bytes::Bytes::from(want.encode_to_vec()))
-        .await
-        .map_err(|e| Error::Io(format!("cannot send a range request: {e}")))?;
-    let frame = recv
-        .next()
-        .await
-        .ok_or_else(|| protocol("a range stream ended without an answer"))?
-        .map_err(|e| protocol(format!("cannot read a range answer: {e}")))?;
-    let entries = wire::Entries::decode(frame.freeze())
-        .map_err(|e| protocol(format!("a malformed range answer: {e}")))?
+    frame::write(&mut send, &want, "a range request").await?;
+    let entries = frame::read::<wire::Entries>(&mut recv, "a range answer")
+        .await?
         .entries;
     if entries.len() > limit as usize {
         return Err(protocol("a range answer larger than asked for"));
@@ -539,19 +509,12 @@ async fn serve<S: LogStore>(
     counters: &Counters,
 ) -> Result<(), Error> {
     loop {
-        let (send, recv) = match conn.conn.accept_bi().await {
+        let stream = match conn.conn.accept_bi().await {
             Ok(s) => s,
             Err(_) => return Ok(()),
         };
-        let mut send = FramedWrite::new(send, range_codec());
-        let mut recv = FramedRead::new(recv, range_codec());
-        let frame = recv
-            .next()
-            .await
-            .ok_or_else(|| protocol("a range stream without a request"))?
-            .map_err(|e| protocol(format!("cannot read a range request: {e}")))?;
-        let want = wire::Want::decode(frame.freeze())
-            .map_err(|e| protocol(format!("a malformed range request: {e}")))?;
+        let (mut send, mut recv) = frame::framed(stream, MAX_RANGE_FRAME);
+        let want: wire::Want = frame::read(&mut recv, "a range request").await?;
         let author = key32(&want.author)?;
         let limit = want.limit.min(RANGE_LIMIT) as usize;
         let entries = store
@@ -562,11 +525,7 @@ async fn serve<S: LogStore>(
             &counters.bytes_out,
             entries.iter().map(|e| e.len() as u64).sum(),
         );
-        send.send(prost::bytes::Bytes::from(
-            wire::Entries { entries }.encode_to_vec(),
-        ))
-        .await
-        .map_err(|e| Error::Io(format!("cannot answer a range request: {e}")))?;
+        frame::write(&mut send, &wire::Entries { entries }, "a range answer").await?;
         let _ = send.get_mut().finish();
     }
 }

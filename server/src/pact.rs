@@ -137,6 +137,16 @@ pub fn create_files(
     new: &NewPact,
     clock: &dyn Clock,
 ) -> Result<PactEntry> {
+    in_new_pact_dir(dir, alias, || create_in(dir, alias, new, clock))
+}
+
+/// Makes the directory `pacts/<alias>/` (which must not exist yet) and fills it with `make`.
+/// When `make` fails nothing of the half-made pact is kept; it was never in the registry.
+fn in_new_pact_dir(
+    dir: &DataDir,
+    alias: &str,
+    make: impl FnOnce() -> Result<PactEntry>,
+) -> Result<PactEntry> {
     let pact_dir = dir.pact_dir(alias);
     if pact_dir.exists() {
         return Err(ApiError::new(
@@ -148,9 +158,8 @@ pub fn create_files(
         ));
     }
     std::fs::create_dir_all(&pact_dir).map_err(|e| io_error(&pact_dir, &e))?;
-    let made = create_in(dir, alias, new, clock);
+    let made = make();
     if made.is_err() {
-        // Nothing of a half-made pact is kept; it was never in the registry.
         let _ = std::fs::remove_dir_all(&pact_dir);
     }
     made
@@ -205,26 +214,16 @@ fn create_in(dir: &DataDir, alias: &str, new: &NewPact, clock: &dyn Clock) -> Re
 
 /// Creates the files of a pact joined from elsewhere under `pacts/<alias>/`: a fresh member
 /// key, an empty ledger that waits for the pact's entries (genesis first) from its peers, and
-/// `config`. Nothing of a half-made pact is kept.
+/// `config`.
 pub fn join_files(
     dir: &DataDir,
     alias: &str,
     pact: PactId,
     config: &PactConfig,
 ) -> Result<PactEntry> {
-    let pact_dir = dir.pact_dir(alias);
-    if pact_dir.exists() {
-        return Err(ApiError::new(
-            Code::PactAliasExists,
-            format!(
-                "{} already exists. Pick another alias or remove it.",
-                pact_dir.display()
-            ),
-        ));
-    }
-    let made = (|| {
+    in_new_pact_dir(dir, alias, || {
         dir.create_member_seed(alias)?;
-        let path = pact_dir.join(LEDGER_FILE);
+        let path = dir.pact_dir(alias).join(LEDGER_FILE);
         let db = redb::Database::create(&path).map_err(|e| io_error(&path, &e))?;
         Ledger::join(db, pact)?;
         dir.write_config(alias, config)?;
@@ -233,11 +232,7 @@ pub fn join_files(
             pact_id: pact.to_hex(),
             added_at: config.created_at.clone(),
         })
-    })();
-    if made.is_err() {
-        let _ = std::fs::remove_dir_all(&pact_dir);
-    }
-    made
+    })
 }
 
 /// Batches at least this large are verified on two threads.

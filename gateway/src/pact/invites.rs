@@ -19,23 +19,7 @@ pub async fn list<S: Plane>(State(st): State<AppState<S>>, p: Params) -> ApiResu
             .list_invites(rq(v1::ListInvitesRequest { pact: pact_of(&p)? }))
             .await,
     )?;
-    let rows = r
-        .invites
-        .iter()
-        .map(|i| {
-            json!({
-                "nonce": i.nonce,
-                "expires_at": i.expires_at,
-                "created_at": i.created_at,
-                "pact_name": i.pact_name,
-                "issuer_display": i.issuer_display,
-                "revoked": i.revoked,
-                "spent_at": i.spent_at,
-                "spent_by": i.spent_by,
-                "dead": i.dead,
-            })
-        })
-        .collect();
+    let rows = r.invites.iter().map(crate::json::invite).collect();
     reply(envelope(rows, None, false))
 }
 
@@ -75,12 +59,7 @@ pub async fn mint<S: Plane>(
             }))
             .await,
     )?;
-    reply(json!({
-        "token": r.token,
-        "share_url": r.share_url,
-        "nonce": r.nonce,
-        "expires_at": r.expires_at,
-    }))
+    reply(crate::json::minted(&r))
 }
 
 /// `DELETE /invites/{nonce}`.

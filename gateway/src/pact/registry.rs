@@ -175,15 +175,7 @@ pub async fn join<S: Plane>(State(st): State<AppState<S>>, b: Body<Join>) -> Api
             }))
             .await,
     )?;
-    reply(json!({
-        "ok": true,
-        "alias": r.alias,
-        "pact_id": r.pact_id,
-        "pact_name": r.pact_name,
-        "pact_purpose": r.pact_purpose,
-        "role": r.role,
-        "public_key": r.public_key,
-    }))
+    reply(crate::json::joined(&r))
 }
 
 /// `PUT /v1/pacts/{pact_id}/alias`.
