@@ -133,6 +133,18 @@ impl Node {
         self.cmd(args).output().expect("run openpact")
     }
 
+    /// Runs `openpact <args>`, which must succeed; the JSON it printed (stdout is a pipe).
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "openpact {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("openpact {args:?} printed no JSON ({e})"))
+    }
+
     /// Starts the daemon process (detached), the peer port at `p2p_port` (0: any), and reads
     /// where it listens.
     fn launch(&mut self, p2p_port: u16) {

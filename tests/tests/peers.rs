@@ -69,14 +69,8 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
     // The CLI joins an empty data dir whose daemon runs, and prints one JSON line.
     let b = Node::start().await;
     let started = Instant::now();
-    let out = b.cli(&["join", &token, "--display-name", "bob", "--timeout", "20"]);
+    let joined = b.cli_json(&["join", &token, "--display-name", "bob", "--timeout", "20"]);
     let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let joined: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert_eq!(joined["role"], "member");
     assert_eq!(joined["pact_id"], pact.as_str());
     assert!(took < Duration::from_secs(5), "join took {took:?}");
@@ -123,9 +117,7 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE openpact_sync_entries_pulled_total counter"));
-    let out = b.cli(&["status", "--json"]);
-    assert!(out.status.success());
-    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let status = b.cli_json(&["status", "--json"]);
     assert_eq!(status["pact"]["peers"].as_array().map(Vec::len), Some(1));
 
     // The same token again: spent, decided by the indexer's ledger.
@@ -152,17 +144,54 @@ async fn join_starts_the_daemon_when_none_runs() {
         .to_string();
     let mut b = Node::unstarted();
     // The share URL as printed; --port 0: the daemon it starts takes any free REST port.
-    let out = b.cli(&["join", &share, "--port", "0", "--timeout", "20"]);
-    assert!(
-        out.status.success(),
-        "join failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let joined: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let joined = b.cli_json(&["join", &share, "--port", "0", "--timeout", "20"]);
     assert_eq!(joined["role"], "member");
     b.adopt();
     b.record(&pact, "from a daemon join started").await;
     holds(&a, &pact, "from a daemon join started", "the entry on a").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invite_and_member_verbs_work_from_the_cli() {
+    let a = Node::start().await;
+    let pact = a.create_pact("by-hand").await;
+    let minted = a.cli_json(&["invite", "--ttl", "1h"]);
+    let nonce = minted["nonce"].as_str().expect("nonce").to_string();
+    assert!(
+        minted["share_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("invite="))
+    );
+    let listed = a.cli_json(&["invite", "--list"]);
+    assert_eq!(listed["entries"][0]["nonce"], nonce.as_str(), "{listed}");
+    assert_eq!(listed["entries"][0]["dead"], false);
+    a.cli_json(&["invite", "--revoke", &nonce]);
+    let listed = a.cli_json(&["invite", "--list"]);
+    assert_eq!(listed["entries"][0]["revoked"], true, "{listed}");
+
+    // The revoked token fails with its code, on one line.
+    let b = Node::start().await;
+    let token = minted["token"].as_str().expect("token");
+    let out = b.cli(&["join", token, "--timeout", "5"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("INVITE_REVOKED"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // add-member admits a key without an invite.
+    let key = openpact_ledger::Signer::from_seed([77; 32])
+        .public()
+        .to_hex();
+    a.cli_json(&["add-member", &key]);
+    let agents = a.get(&format!("/v1/pacts/{pact}/agents")).await;
+    assert!(
+        agents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| x["remote_key"] == key.as_str()),
+        "{agents}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -565,12 +594,7 @@ async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
         .expect("key")
         .to_string();
 
-    let out = a.cli(&["remove-member", &b_key]);
-    assert!(
-        out.status.success(),
-        "remove-member: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.cli_json(&["remove-member", &b_key]);
     // Its sessions for the pact close.
     eventually(SYNC, "b's session on a to close", || async {
         let s = a.status(&pact).await;

@@ -120,16 +120,7 @@ pub async fn invite(dir: &DataDir, args: &InviteArgs, out: Output) -> Result<(),
             .into_inner();
         if out.json() {
             json_doc(&json!({
-                "entries": list.invites.iter().map(|i| json!({
-                    "nonce": i.nonce,
-                    "expires_at": i.expires_at,
-                    "created_at": i.created_at,
-                    "issuer_display": i.issuer_display,
-                    "revoked": i.revoked,
-                    "spent_at": i.spent_at,
-                    "spent_by": i.spent_by,
-                    "dead": i.dead,
-                })).collect::<Vec<_>>(),
+                "entries": list.invites.iter().map(super::json::invite).collect::<Vec<_>>(),
             }));
         } else if list.invites.is_empty() {
             say("No invites yet. Mint one with `openpact invite`.");
@@ -177,12 +168,7 @@ pub async fn invite(dir: &DataDir, args: &InviteArgs, out: Output) -> Result<(),
         .await?
         .into_inner();
     if out.json() {
-        json_line(&json!({
-            "token": r.token,
-            "share_url": r.share_url,
-            "nonce": r.nonce,
-            "expires_at": r.expires_at,
-        }));
+        json_line(&super::json::minted(&r));
     } else {
         // The URL alone on stdout, so `openpact invite | ...` hands it on; the rest on stderr.
         say(&r.share_url);
@@ -260,15 +246,7 @@ pub async fn join(dir: &DataDir, args: &JoinArgs, out: Output) -> Result<(), Cli
     // Joining asks nothing, so there is nothing for --no-interactive to skip.
     let _ = args.no_interactive;
     if out.json() {
-        json_line(&json!({
-            "ok": r.ok,
-            "alias": r.alias,
-            "pact_id": r.pact_id,
-            "pact_name": r.pact_name,
-            "pact_purpose": r.pact_purpose,
-            "role": r.role,
-            "public_key": r.public_key,
-        }));
+        json_line(&super::json::joined(&r));
     } else {
         card(
             &format!(
