@@ -61,8 +61,11 @@ pub async fn resolve(hints: &[String]) -> Vec<SocketAddr> {
 /// Looks `topic` up at each seed of `seeds` over one-off connections: every peer they know,
 /// this daemon excluded.
 pub async fn lookup_once(net: &Net, seeds: &[SocketAddr], topic: [u8; 32]) -> Vec<SocketAddr> {
+    let mut seeds = seeds.to_vec();
+    seeds.sort_unstable();
+    seeds.dedup();
     let mut found = Vec::new();
-    for seed in seeds {
+    for seed in &seeds {
         let conn = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             net.endpoint().connect(*seed, None, ALPN_RENDEZVOUS),
@@ -82,6 +85,8 @@ pub async fn lookup_once(net: &Net, seeds: &[SocketAddr], topic: [u8; 32]) -> Ve
         }
         conn.conn.close(0u32.into(), b"done");
     }
+    found.sort_unstable();
+    found.dedup();
     found
 }
 

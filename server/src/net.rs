@@ -680,6 +680,11 @@ impl Net {
         writer_key: MemberKey,
         next_seq: u64,
     ) -> Result<(String, SocketAddr)> {
+        // One presentation per address: the same indexer twice would race itself, and the
+        // loser's INVITE_SPENT would hide the winner's admission.
+        let mut addrs = addrs;
+        addrs.sort_unstable();
+        addrs.dedup();
         if addrs.is_empty() {
             return Err(ApiError::new(
                 Code::NoIndexerReachable,
@@ -698,19 +703,24 @@ impl Net {
         });
         let all = async {
             let mut last: Option<openpact_p2p::Error> = None;
+            // An indexer's verdict on the token, kept until every attempt is in: another
+            // indexer (or the same one under another address) may have admitted this daemon.
+            let mut verdict: Option<openpact_p2p::Error> = None;
             let mut pending: Vec<_> = attempts.collect();
             while !pending.is_empty() {
                 let (result, _, rest) = futures_util::future::select_all(pending).await;
                 pending = rest;
                 match result {
                     Ok(done) => return Ok(done),
-                    // An indexer's verdict on the token is final.
                     Err(e @ openpact_p2p::Error::Refused { .. }) if !matches!(&e, openpact_p2p::Error::Refused { code, .. } if code == "NO_INDEXER_REACHABLE") =>
                     {
-                        return Err(net_error(e));
+                        verdict.get_or_insert(e);
                     }
                     Err(e) => last = Some(e),
                 }
+            }
+            if let Some(e) = verdict {
+                return Err(net_error(e));
             }
             Err(ApiError::new(
                 Code::NoIndexerReachable,
