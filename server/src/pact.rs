@@ -238,6 +238,30 @@ pub fn join_files(
 /// Batches at least this large are verified on two threads.
 const SPLIT_VERIFY: usize = 32;
 
+/// Starts `work` on a blocking thread once one of the verification slots (one per core) is
+/// free; the slots are handed out first come, first served. A catch-up keeps dozens of batches
+/// in flight: verified in the order they arrived, the oldest is ready for the writer first,
+/// and the writer's thread is not crowded out by as many verifying threads.
+async fn verifying<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<tokio::task::JoinHandle<T>> {
+    static SLOTS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        std::sync::Arc::new(tokio::sync::Semaphore::new(cores))
+    });
+    let permit = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::internal("verification stopped"))?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        work()
+    }))
+}
+
 /// Verifies every entry of a peer's batch for `pact` (all or nothing), spread over two
 /// blocking threads, and checks the chain between consecutive entries of one author.
 async fn verify_batch(
@@ -248,11 +272,12 @@ async fn verify_batch(
         pact: PactId,
         entries: Vec<Vec<u8>>,
     ) -> Result<Vec<openpact_ledger::entry::VerifiedEntry>> {
+        let mut verifier = openpact_ledger::entry::Verifier::default();
         entries
             .iter()
             .map(|b| {
                 // The pact's deps cap is checked again when the writer orders the entry.
-                openpact_ledger::entry::verify(b, &pact, u32::MAX).map_err(|reason| {
+                verifier.verify(b, &pact, u32::MAX).map_err(|reason| {
                     ApiError::bad_request(format!("an entry does not verify: {reason:?}"))
                 })
             })
@@ -261,14 +286,15 @@ async fn verify_batch(
     let join = |e: tokio::task::JoinError| ApiError::internal(format!("verification failed: {e}"));
     let verified = if entries.len() >= SPLIT_VERIFY {
         let back = entries.split_off(entries.len() / 2);
-        let first = tokio::task::spawn_blocking(move || verify_all(pact, entries));
-        let second = tokio::task::spawn_blocking(move || verify_all(pact, back));
+        let first = verifying(move || verify_all(pact, entries)).await?;
+        let second = verifying(move || verify_all(pact, back)).await?;
         let (first, second) = (first.await.map_err(join)??, second.await.map_err(join)??);
         let mut all = first;
         all.extend(second);
         all
     } else {
-        tokio::task::spawn_blocking(move || verify_all(pact, entries))
+        verifying(move || verify_all(pact, entries))
+            .await?
             .await
             .map_err(join)??
     };

@@ -112,10 +112,13 @@ async fn catch_up(a: &Node, pact: &str, n: u64, load: bool) -> (Duration, u64, u
     let target = stored(a, pact).await.max(n);
     let cpu = |n: &Node| rss_and_cpu(pid_of(n)).map_or(0, |(_, ticks)| ticks);
     let (a0, b0) = (cpu(a), cpu(&b));
-    // OPENPACT_BENCH_PERF=<file>: profile the joiner during the catch-up (perf record -g).
+    // OPENPACT_BENCH_PERF=<file>: profile the whole machine during the catch-up (perf record
+    // -a -g: `-p` would miss the threads the joiner starts later, such as its verifiers).
+    // Build with `RUSTFLAGS="-C force-frame-pointers=yes"` for whole call chains.
     let perf = std::env::var("OPENPACT_BENCH_PERF").ok().and_then(|out| {
+        println!("  (profiling into {out}; the joiner is pid {})", pid_of(&b));
         std::process::Command::new("perf")
-            .args(["record", "-g", "-o", &out, "-p", &pid_of(&b).to_string()])
+            .args(["record", "-a", "-g", "-o", &out])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

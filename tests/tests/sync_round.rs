@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -26,6 +27,27 @@ fn db() -> redb::Database {
 struct Peer {
     writer: Writer,
     seed: [u8; 32],
+    /// Counts the bytes this peer serves (up) and stores from others (down), when set.
+    gauge: std::sync::OnceLock<Arc<Gauge>>,
+}
+
+/// Bytes of entries that a serving peer handed out and the pulling peer has not stored yet:
+/// now, and the most at any moment.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicI64,
+    max: AtomicI64,
+}
+
+impl Gauge {
+    fn add(&self, bytes: i64) {
+        let now = self.now.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+}
+
+fn bytes_of(entries: &[Vec<u8>]) -> i64 {
+    entries.iter().map(|e| e.len() as i64).sum()
 }
 
 impl Peer {
@@ -41,7 +63,11 @@ impl Peer {
             Box::new(|_| {}),
         )
         .expect("writer");
-        Peer { writer, seed }
+        Peer {
+            writer,
+            seed,
+            gauge: std::sync::OnceLock::new(),
+        }
     }
 
     fn record(&self, content: &str) {
@@ -98,17 +124,26 @@ impl LogStore for Peer {
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, String> {
         let r = self.writer.reader().map_err(|e| e.to_string())?;
-        r.log_range(&MemberKey(*author), from_seq, limit)
-            .map_err(|e| e.to_string())
+        let entries = r
+            .log_range(&MemberKey(*author), from_seq, limit)
+            .map_err(|e| e.to_string())?;
+        if let Some(g) = self.gauge.get() {
+            g.add(bytes_of(&entries));
+        }
+        Ok(entries)
     }
 
     async fn ingest(&self, entries: Vec<Vec<u8>>) -> Result<(), String> {
+        let bytes = bytes_of(&entries);
         let results = self
             .writer
             .ingest_async(entries)
             .await
             .map_err(|_| "the writer stopped".to_string())?
             .map_err(|e| e.to_string())?;
+        if let Some(g) = self.gauge.get() {
+            g.add(-bytes);
+        }
         match results.iter().find(|r| matches!(r, Ingested::Invalid(_))) {
             Some(bad) => Err(format!("{bad:?}")),
             None => Ok(()),
@@ -334,4 +369,43 @@ async fn entries_that_do_not_verify_end_the_round_and_nothing_is_applied() {
         .await
         .expect("honest round");
     assert_eq!(b.contents(), vec!["true".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_of_large_entries_holds_no_more_than_its_budget() {
+    let (creator_seed, member_seed) = ([6u8; 32], [7u8; 32]);
+    let (a, b) = pact_with_member("large", creator_seed, member_seed);
+    // 1,280 entries of 48 KiB: five ranges of about 12.5 MB, 63 MB in all.
+    let filler = "x".repeat(48 * 1024);
+    for i in 0..1280 {
+        a.record(&format!("{i} {filler}"));
+    }
+    let gauge = Arc::new(Gauge::default());
+    for peer in [&a, &b] {
+        assert!(peer.gauge.set(gauge.clone()).is_ok());
+    }
+    let (_, pulled) = round(a.clone(), b.clone(), member_seed)
+        .await
+        .expect("round");
+    assert_eq!(pulled, 1282, "genesis, the admission and 1,280 entries");
+    assert_eq!(
+        a.frontier().expect("frontier"),
+        b.frontier().expect("frontier")
+    );
+    assert_eq!(
+        gauge.now.load(Ordering::SeqCst),
+        0,
+        "everything served was stored"
+    );
+    let budget = i64::from(sync::PULL_BUDGET_KIB) * 1024;
+    let one_range = 256 * (49 * 1024);
+    let max = gauge.max.load(Ordering::SeqCst);
+    assert!(
+        max <= budget,
+        "{max} bytes were in flight at once; the budget is {budget}"
+    );
+    assert!(
+        max > one_range,
+        "ranges were still pulled side by side ({max} bytes in flight at most)"
+    );
 }

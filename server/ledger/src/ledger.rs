@@ -393,6 +393,7 @@ impl Ledger {
                 unsigned: Vec::new(),
                 sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
+                verifier: crate::entry::Verifier::default(),
             };
             let r = f(&mut b)?;
             let report = b.finish()?;
@@ -511,6 +512,8 @@ pub struct Batch<'a, 't> {
     sign_ahead: sign::SignAhead,
     /// Position, outcome and API id of each entry as last applied by this batch.
     results: HashMap<EntryHash, (u64, Outcome, String)>,
+    /// Checks entries ingested as bytes, each author's key decoded once per batch.
+    verifier: crate::entry::Verifier,
 }
 
 /// An entry stored by the current batch.

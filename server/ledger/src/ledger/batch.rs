@@ -30,7 +30,7 @@ impl Batch<'_, '_> {
         {
             return Ok(Ingested::Duplicate(h));
         }
-        let e = match entry::verify(bytes, &self.st.pact, self.st.deps_cap) {
+        let e = match self.verifier.verify(bytes, &self.st.pact, self.st.deps_cap) {
             Ok(e) => e,
             Err(reason) => {
                 self.events.push(Event::InvalidEntry {

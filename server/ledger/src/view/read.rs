@@ -211,12 +211,19 @@ pub struct ChangesPage {
 pub struct ViewReader {
     txn: ReadTransaction,
     pact: PactId,
+    /// The entry tables, opened on first use: a reader answering many point reads (the event
+    /// pump reads one entry per event) opens them once.
+    entries: std::sync::OnceLock<Entries>,
 }
 
 impl ViewReader {
     /// A reader over `txn`, a read transaction of `pact`'s database.
     pub fn new(txn: ReadTransaction, pact: PactId) -> Self {
-        ViewReader { txn, pact }
+        ViewReader {
+            txn,
+            pact,
+            entries: std::sync::OnceLock::new(),
+        }
     }
 
     /// The pact this reader reads.
@@ -238,8 +245,12 @@ impl ViewReader {
         }
     }
 
-    fn entries(&self) -> Result<Entries> {
-        Entries::open(&self.txn, self.engine()?.confirmed_len)
+    fn entries(&self) -> Result<&Entries> {
+        if let Some(e) = self.entries.get() {
+            return Ok(e);
+        }
+        let e = Entries::open(&self.txn, self.engine()?.confirmed_len)?;
+        Ok(self.entries.get_or_init(|| e))
     }
 
     /// The ledger's counters and digests.

@@ -91,15 +91,15 @@ fn effective(row: &TaskRow, tasks: &Rows, ttl: u64, now_ms: u64) -> Result<Effec
 }
 
 /// The task tables, opened once per call.
-struct TaskTables {
+struct TaskTables<'a> {
     tasks: Rows,
     by_status: Rows,
     refs: Rows,
-    entries: Entries,
+    entries: &'a Entries,
     ttl: u64,
 }
 
-impl TaskTables {
+impl TaskTables<'_> {
     fn row(&self, id: &str) -> Result<Option<TaskRow>> {
         self.tasks.row(id.as_bytes())
     }
@@ -155,7 +155,7 @@ impl TaskTables {
 }
 
 impl ViewReader {
-    fn task_tables(&self) -> Result<TaskTables> {
+    fn task_tables(&self) -> Result<TaskTables<'_>> {
         let ttl = self
             .pact()?
             .map_or(DEFAULT_CLAIM_TTL_MS, |p| p.claim_ttl_ms);
