@@ -989,7 +989,7 @@ async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<V
                     outcome,
                     arrival,
                 } => {
-                    let view = reader.entry_by_hash(&hash).ok().flatten();
+                    let view = reader.entry_by_hash_near(&hash, pos).ok().flatten();
                     let entry = view
                         .as_ref()
                         .filter(|v| v.kind.is_some())

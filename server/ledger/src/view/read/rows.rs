@@ -437,6 +437,14 @@ impl Entries {
         self.build(pos, order)
     }
 
+    /// The entry with this hash, looked for first at `pos` (one read where it still is).
+    pub(super) fn by_hash_near(&self, hash: &EntryHash, pos: u64) -> Result<Option<EntryView>> {
+        match self.order_row(pos)? {
+            Some(order) if order.hash == hash.0 => self.build(pos, order).map(Some),
+            _ => self.by_hash(hash),
+        }
+    }
+
     /// The entry with this hash, if it is ordered.
     pub(super) fn by_hash(&self, hash: &EntryHash) -> Result<Option<EntryView>> {
         match self.ordered(hash)? {

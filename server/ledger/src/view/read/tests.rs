@@ -792,6 +792,19 @@ fn frontier_log_range_and_forks_follow_the_log_tables() {
         Some(fx.entries[b[2]].bytes.clone())
     );
     assert_eq!(r.entry_by_hash(&fx.hash(b[2])).expect("entry"), None);
+    // Looked for near a position: the same answer wherever it was last seen.
+    let at3 = r.entry_by_hash(&fx.hash(b[0])).expect("entry");
+    assert_eq!(at3.as_ref().map(|e| e.position), Some(3));
+    for pos in [3, 0, 2, 99] {
+        assert_eq!(
+            r.entry_by_hash_near(&fx.hash(b[0]), pos).expect("entry"),
+            at3
+        );
+        assert_eq!(
+            r.entry_by_hash_near(&fx.hash(b[2]), pos).expect("entry"),
+            None
+        );
+    }
     assert_eq!(
         r.outcome(&fx.hash(b[0])).expect("outcome"),
         Some((3, Outcome::Applied, false))
