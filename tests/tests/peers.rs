@@ -195,7 +195,7 @@ async fn the_invite_and_member_verbs_work_from_the_cli() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_and_foreign_tokens_fail_with_their_codes() {
+async fn revoked_expired_and_foreign_tokens_fail_with_their_codes() {
     let a = Node::start().await;
     let pact = a.create_pact("guarded").await;
     let other = a.create_pact("other").await;
@@ -232,6 +232,19 @@ async fn revoked_and_foreign_tokens_fail_with_their_codes() {
         )
         .await;
     assert_eq!(r.code(), "INVITE_WRONG_PACT", "{r:?}");
+    // A token past its expiry: the indexer refuses it over QUIC.
+    let expired = with_field(
+        &a.invite(&pact).await,
+        "expiresAt",
+        json!("2026-01-01T00:00:00.000Z"),
+    );
+    let r = b.join(&pact, &expired, "b").await;
+    assert_eq!(r.status, 410, "{r:?}");
+    assert_eq!(r.code(), "INVITE_EXPIRED");
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("expired"),
+        "{r:?}"
+    );
     // Nothing was admitted.
     assert_eq!(
         b.get("/v1/pacts").await["pacts"].as_array().map(Vec::len),
@@ -660,11 +673,16 @@ async fn a_removed_member_is_cut_off_and_can_be_invited_again() {
 
 /// The token with its seed hints replaced by `seeds`.
 fn with_seeds(token: &str, seeds: &[&str]) -> String {
+    with_field(token, "seeds", json!(seeds))
+}
+
+/// The token with one field of its JSON replaced.
+fn with_field(token: &str, field: &str, value: Value) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut t: Value =
         serde_json::from_slice(&b64.decode(token).expect("base64url")).expect("JSON");
-    t["seeds"] = json!(seeds);
+    t[field] = value;
     b64.encode(serde_json::to_vec(&t).expect("JSON"))
 }
 
