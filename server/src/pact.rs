@@ -524,7 +524,7 @@ impl OpenPact {
     pub(crate) async fn append_entry(&self, op: wire::op::Op) -> Result<v1::Entry> {
         let done = self.append(vec![op]).await?;
         let r = self.reader()?;
-        let view = r.entry_by_hash(&done.hash)?.ok_or_else(|| {
+        let view = r.entry_by_hash_near(&done.hash, done.pos)?.ok_or_else(|| {
             ApiError::internal(format!("entry {} is missing after its append", done.api_id))
         })?;
         convert::entry(&view, &r)
