@@ -36,6 +36,12 @@ pub fn outcome(o: &Outcome) -> String {
 
 /// An entry as the API shows it. Task state changes carry their task's title, read from `reader`.
 pub fn entry(e: &EntryView, reader: &ViewReader) -> Result<v1::Entry> {
+    entry_with(e, |id| Ok(reader.task_title(id)?.unwrap_or_default()))
+}
+
+/// An entry as the API shows it; `task_title` gives a task's title by its id (only task state
+/// changes ask for one).
+pub fn entry_with(e: &EntryView, task_title: impl Fn(&str) -> Result<String>) -> Result<v1::Entry> {
     let mut out = v1::Entry {
         id: e.api_id.clone(),
         r#type: e.kind.map_or(v1::EntryType::Unspecified, entry_type) as i32,
@@ -51,10 +57,7 @@ pub fn entry(e: &EntryView, reader: &ViewReader) -> Result<v1::Entry> {
         author: e.author.to_hex(),
         arrival: 0,
     };
-    let title = |reader: &ViewReader| -> Result<String> {
-        let id = e.refs.first().map(String::as_str).unwrap_or_default();
-        Ok(reader.task_title(id)?.unwrap_or_default())
-    };
+    let title = || task_title(e.refs.first().map(String::as_str).unwrap_or_default());
     use v1::entry::Payload;
     out.payload = match &e.op {
         Some(Op::Knowledge(k)) => Some(Payload::Knowledge(v1::KnowledgePayload {
@@ -73,19 +76,19 @@ pub fn entry(e: &EntryView, reader: &ViewReader) -> Result<v1::Entry> {
             extra_json: t.extra_json.clone(),
         })),
         Some(Op::TaskClaim(_)) => Some(Payload::Task(v1::TaskPayload {
-            title: title(reader)?,
+            title: title()?,
             status: TaskStatus::Claimed.as_str().to_string(),
             claimed_by: Some(e.handle.clone()),
             ..Default::default()
         })),
         Some(Op::TaskComplete(c)) => Some(Payload::Task(v1::TaskPayload {
-            title: title(reader)?,
+            title: title()?,
             status: TaskStatus::Complete.as_str().to_string(),
             result: c.result.clone(),
             ..Default::default()
         })),
         Some(Op::TaskRelease(_)) => Some(Payload::Task(v1::TaskPayload {
-            title: title(reader)?,
+            title: title()?,
             status: TaskStatus::Open.as_str().to_string(),
             ..Default::default()
         })),

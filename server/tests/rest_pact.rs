@@ -878,6 +878,39 @@ async fn entries_read_back_by_id_and_a_task_is_referenced_by_its_claim() {
     assert_eq!(rows[0]["payload"]["status"], "claimed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_answers_its_entry_exactly_as_it_reads_back() {
+    let r = start().await;
+    let (s, _) = r.put(&p("/me"), json!({"display_name": "Ada"})).await;
+    assert_eq!(s, 200);
+    let (_, parent) = r.post(&p("/messages"), json!({"content": "q"})).await;
+    let pid = parent["id"].as_str().expect("id").to_string();
+    let posts = [
+        (
+            "/knowledge",
+            json!({"topic": "sales", "content": "Tuesdays convert", "source": "crm", "lang": "en"}),
+        ),
+        (
+            "/messages",
+            json!({"content": "reply", "reply_to": pid, "priority": "high"}),
+        ),
+        ("/messages", json!({"content": "to all", "to": "*"})),
+        ("/skills", skill("deploy", "generic", "# deploy")),
+    ];
+    for (route, body) in posts {
+        let (s, posted) = r.post(&p(route), body).await;
+        assert_eq!(s, 200, "{posted}");
+        assert_eq!(posted["display_name"], "Ada");
+        let id = posted["id"].as_str().expect("id");
+        let (s, read) = r.get(&p(&format!("/entries/{id}"))).await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            posted, read,
+            "{route}: the answer is the entry as it reads back"
+        );
+    }
+}
+
 // 40–44: the changes feed.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

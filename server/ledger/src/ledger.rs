@@ -163,6 +163,12 @@ pub struct AppendResult {
     pub outcome: Outcome,
     /// Whether the position and outcome are final.
     pub confirmed: bool,
+    /// Its seq in this peer's log.
+    pub seq: u64,
+    /// Its timestamp (the writer's clock when it was appended).
+    pub time_ms: u64,
+    /// The ledger time it was judged by, as its order row holds it.
+    pub ledger_time: u64,
 }
 
 /// What a committed batch did.
@@ -500,7 +506,8 @@ pub struct Batch<'a, 't> {
     log: LogTables<'t>,
     view: ViewTxn<'t>,
     events: Vec<Event>,
-    appended: Vec<EntryHash>,
+    /// This batch's appends: hash, seq and timestamp.
+    appended: Vec<(EntryHash, u64, u64)>,
     /// Outcomes of rolled-back entries, to tell whether re-applying changed them.
     before: HashMap<EntryHash, Outcome>,
     /// Entries stored by this batch, decoded: applied from memory, and the first apply of each
@@ -511,9 +518,17 @@ pub struct Batch<'a, 't> {
     /// Their signing, ahead of the end of the batch.
     sign_ahead: sign::SignAhead,
     /// Position, outcome and API id of each entry as last applied by this batch.
-    results: HashMap<EntryHash, (u64, Outcome, String)>,
+    results: HashMap<EntryHash, Applied>,
     /// Checks entries ingested as bytes, each author's key decoded once per batch.
     verifier: crate::entry::Verifier,
+}
+
+/// Where and how the current batch last applied an entry.
+struct Applied {
+    pos: u64,
+    outcome: Outcome,
+    api_id: String,
+    ledger_time: u64,
 }
 
 /// An entry stored by the current batch.

@@ -371,7 +371,7 @@ impl Batch<'_, '_> {
         self.store(hash, &e.header, e.body.clone(), None)?;
         self.unsigned.push((hash, author, seq));
         self.sign_ahead.push(e, signer.clone());
-        self.appended.push(hash);
+        self.appended.push((hash, seq, now_ms));
         Ok(hash)
     }
 
@@ -417,17 +417,20 @@ impl Batch<'_, '_> {
             .state
             .insert(STATE_ENGINE, st.engine.encode_to_vec().as_slice())?;
         let mut appended = Vec::with_capacity(self.appended.len());
-        for h in &self.appended {
-            let (pos, outcome, api_id) = self
+        for &(hash, seq, time_ms) in &self.appended {
+            let a = self
                 .results
-                .remove(h)
+                .remove(&hash)
                 .ok_or_else(|| Error::Corrupt("appended entry was not applied".into()))?;
             appended.push(AppendResult {
-                hash: *h,
-                api_id,
-                pos,
-                outcome,
-                confirmed: pos < st.engine.confirmed_len,
+                hash,
+                api_id: a.api_id,
+                pos: a.pos,
+                outcome: a.outcome,
+                confirmed: a.pos < st.engine.confirmed_len,
+                seq,
+                time_ms,
+                ledger_time: a.ledger_time,
             });
         }
         Ok(CommitReport {

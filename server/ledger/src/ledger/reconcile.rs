@@ -2,7 +2,7 @@
 //! rolling the tail back to the first difference, and applying from there.
 
 use super::{
-    AppliedPos, Batch, Event, ORDER_DIGEST_CONTEXT, decode_stored, genesis_params, key_of,
+    Applied, AppliedPos, Batch, Event, ORDER_DIGEST_CONTEXT, decode_stored, genesis_params, key_of,
 };
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
@@ -167,8 +167,15 @@ impl Batch<'_, '_> {
             .put_row(ViewTable::Order, &pos_key(pos), &row.order_row())?;
         self.view.end_entry()?;
         self.st.engine.applied_len = pos + 1;
-        self.results
-            .insert(hash, (pos, outcome, row.api_id.clone()));
+        self.results.insert(
+            hash,
+            Applied {
+                pos,
+                outcome,
+                api_id: row.api_id.clone(),
+                ledger_time,
+            },
+        );
         let api_id = &row.api_id;
         // Every entry a batch stores is applied in that batch, so its first apply is here.
         if first_apply {
@@ -221,6 +228,9 @@ impl Batch<'_, '_> {
                 }
                 .order_row();
                 self.view.put_row(ViewTable::Order, &pos_key(pos), &row)?;
+                if let Some(r) = self.results.get_mut(&a.hash) {
+                    r.ledger_time = ledger_time;
+                }
             }
             digest = blake3::Hasher::new_derive_key(ORDER_DIGEST_CONTEXT)
                 .update(&digest)

@@ -112,6 +112,24 @@ pub struct EntryView {
     pub ledger_time: u64,
 }
 
+impl EntryView {
+    /// A local append as a read of its snapshot would show it, from what the append answered
+    /// and the body it appended: no read needed. `author` is the appending member.
+    pub fn appended(done: &crate::AppendResult, author: MemberKey, body: wire::Body) -> EntryView {
+        rows::entry_view(
+            rows::Placed {
+                hash: done.hash,
+                api_id: done.api_id.clone(),
+                position: done.pos,
+                confirmed: done.confirmed,
+                outcome: done.outcome,
+                ledger_time: done.ledger_time,
+            },
+            rows::Decoded::of(author, done.seq, done.time_ms, body),
+        )
+    }
+}
+
 /// The ledger's counters, for `status` and cross-peer comparisons.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerStatus {

@@ -265,13 +265,21 @@ pub(super) fn decode_entry(bytes: &[u8]) -> Result<Decoded> {
     let signed = decode::<wire::SignedEntry>(ENTRIES.name(), bytes)?;
     let header = decode::<wire::EntryHeader>(ENTRIES.name(), &signed.header)?;
     let body = decode::<wire::Body>(ENTRIES.name(), &signed.body)?;
-    Ok(Decoded {
-        author: MemberKey::from_slice(&header.author).ok_or_else(|| corrupt(ENTRIES.name()))?,
-        seq: header.seq,
-        time_ms: header.time_ms,
-        display_name: body.display_name.filter(|n| !n.is_empty()),
-        ops: body.ops.into_iter().filter_map(|o| o.op).collect(),
-    })
+    let author = MemberKey::from_slice(&header.author).ok_or_else(|| corrupt(ENTRIES.name()))?;
+    Ok(Decoded::of(author, header.seq, header.time_ms, body))
+}
+
+impl Decoded {
+    /// The parts of an entry the view shows, from its header fields and body.
+    pub(super) fn of(author: MemberKey, seq: u64, time_ms: u64, body: wire::Body) -> Decoded {
+        Decoded {
+            author,
+            seq,
+            time_ms,
+            display_name: body.display_name.filter(|n| !n.is_empty()),
+            ops: body.ops.into_iter().filter_map(|o| o.op).collect(),
+        }
+    }
 }
 
 /// The kind and refs an app op gives its entry.
@@ -464,26 +472,51 @@ impl Entries {
         })?;
         let d = decode_entry(&bytes)?;
         let outcome = self.outcome(&order)?;
-        let (op, system_ops): (Vec<_>, Vec<_>) = d.ops.into_iter().partition(is_app_op);
-        let op = op.into_iter().next();
-        let (kind, refs) = op.as_ref().map(kind_and_refs).unwrap_or_default();
-        Ok(EntryView {
-            hash,
-            api_id: order.api_id,
-            position: pos,
-            confirmed: self.confirmed(pos),
-            outcome,
-            author: d.author,
-            handle: d.author.handle(),
-            seq: d.seq,
-            time_ms: d.time_ms,
-            display_name: d.display_name,
-            kind,
-            op,
-            system_ops,
-            refs,
-            ledger_time: order.ledger_time,
-        })
+        Ok(entry_view(
+            Placed {
+                hash,
+                api_id: order.api_id,
+                position: pos,
+                confirmed: self.confirmed(pos),
+                outcome,
+                ledger_time: order.ledger_time,
+            },
+            d,
+        ))
+    }
+}
+
+/// Where an entry stands in the order.
+pub(super) struct Placed {
+    pub(super) hash: EntryHash,
+    pub(super) api_id: String,
+    pub(super) position: u64,
+    pub(super) confirmed: bool,
+    pub(super) outcome: Outcome,
+    pub(super) ledger_time: u64,
+}
+
+/// An entry as the API shows it, from its place and its decoded contents.
+pub(super) fn entry_view(at: Placed, d: Decoded) -> EntryView {
+    let (op, system_ops): (Vec<_>, Vec<_>) = d.ops.into_iter().partition(is_app_op);
+    let op = op.into_iter().next();
+    let (kind, refs) = op.as_ref().map(kind_and_refs).unwrap_or_default();
+    EntryView {
+        hash: at.hash,
+        api_id: at.api_id,
+        position: at.position,
+        confirmed: at.confirmed,
+        outcome: at.outcome,
+        author: d.author,
+        handle: d.author.handle(),
+        seq: d.seq,
+        time_ms: d.time_ms,
+        display_name: d.display_name,
+        kind,
+        op,
+        system_ops,
+        refs,
+        ledger_time: at.ledger_time,
     }
 }
 
