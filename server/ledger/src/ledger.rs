@@ -517,7 +517,8 @@ pub struct Batch<'a, 't> {
     unsigned: Vec<(EntryHash, MemberKey, u64)>,
     /// Their signing, ahead of the end of the batch.
     sign_ahead: sign::SignAhead,
-    /// Position, outcome and API id of each entry as last applied by this batch.
+    /// Where and how this batch last applied each entry (its ledger time as the order row
+    /// holds it, also after a confirmation rewrote it).
     results: HashMap<EntryHash, Applied>,
     /// Checks entries ingested as bytes, each author's key decoded once per batch.
     verifier: crate::entry::Verifier,
