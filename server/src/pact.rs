@@ -414,10 +414,21 @@ impl OpenPact {
 
     /// The local config (name, purpose, display name, role).
     pub fn config(&self) -> PactConfig {
-        self.config
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.with_config(PactConfig::clone)
+    }
+
+    /// What `f` reads of the pact's config, without copying the rest (appends read the
+    /// display name; the config also holds peers and seeds).
+    fn with_config<T>(&self, f: impl FnOnce(&PactConfig) -> T) -> T {
+        match self.config.lock() {
+            Ok(c) => f(&c),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    /// This daemon's display name in the pact.
+    fn display_name(&self) -> Option<String> {
+        self.with_config(|c| c.display_name.clone())
     }
 
     fn update_config(&self, f: impl FnOnce(&mut PactConfig)) -> Result<PactConfig> {
@@ -520,7 +531,7 @@ impl OpenPact {
                 .into_iter()
                 .map(|op| wire::Op { op: Some(op) })
                 .collect(),
-            display_name: self.config().display_name,
+            display_name: self.display_name(),
         }
     }
 
@@ -598,16 +609,17 @@ impl OpenPact {
 
     /// A list of strings kept in the pact's config under `key` (none when absent).
     fn config_strings(&self, key: &str) -> Vec<String> {
-        self.config()
-            .other
-            .get(key)
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.with_config(|c| {
+            c.other
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 
     /// Remembers a peer address for the pact (kept across restarts); whether it was new.
@@ -687,11 +699,12 @@ impl OpenPact {
 
     /// The pact's discovery secret (64 hex), known to members and invite holders.
     pub fn discovery_secret(&self) -> Option<String> {
-        self.config()
-            .other
-            .get(SECRET_KEY)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
+        self.with_config(|c| {
+            c.other
+                .get(SECRET_KEY)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
     }
 
     /// Waits until the entry `hash` is confirmed, up to `timeout`; its final outcome.
@@ -876,7 +889,7 @@ impl OpenPact {
                 id: self.me.handle(),
                 remote_key: self.me.to_hex(),
                 role: role.to_string(),
-                display_name: self.config().display_name,
+                display_name: self.display_name(),
                 online: true,
                 is_self: true,
             });
@@ -928,7 +941,6 @@ impl OpenPact {
     }
 }
 
-/// Turns each committed batch's ledger events into control-plane events on the bus.
 /// An indexer that sees a fork appends its proof (both signed headers), which freezes the
 /// author from that position on, on every peer: the evidence travels with the ledger.
 async fn report_fork(pact: Arc<OpenPact>, first: EntryHash, second: EntryHash) {
@@ -964,6 +976,7 @@ async fn report_fork(pact: Arc<OpenPact>, first: EntryHash, second: EntryHash) {
     }
 }
 
+/// Turns each committed batch's ledger events into control-plane events on the bus.
 async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<Vec<Event>>) {
     while let Some(events) = rx.recv().await {
         let Some(pact) = pact.upgrade() else {

@@ -212,7 +212,7 @@ impl OpenPact {
                 "prev_purpose": now.purpose,
                 "next_purpose": purpose.clone().unwrap_or_else(|| now.purpose.clone()),
             });
-            let body = system_message(content, "pact-update", fields, self.config().display_name);
+            let body = system_message(content, "pact-update", fields, self.display_name());
             self.append_body(body).await?;
         }
         self.update_config(|c| {
@@ -242,7 +242,7 @@ impl OpenPact {
                 "display_name must be at most 64 characters",
             ));
         }
-        let prev = self.config().display_name;
+        let prev = self.display_name();
         self.update_config(|c| c.display_name = next.clone())?;
         if let Some(n) = &next
             && self.role(&self.reader()?)?.is_some()
