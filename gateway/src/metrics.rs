@@ -134,78 +134,90 @@ impl Metrics {
             "SSE clients closed because their unsent buffer passed the threshold.",
             &one(self.sse_backpressure_closes().to_string()),
         );
-        metric(
-            "openpact_pact_view_version",
-            "gauge",
-            "View height per open pact: entries applied in the ledger order.",
-            &per_pact(&|p| p.entries),
+        // One series per open pact, labelled by its id.
+        type PerPact = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&v1::PactStatus) -> u64,
         );
-        metric(
-            "openpact_pact_is_indexer",
-            "gauge",
-            "1 when the local role is indexer or creator, else 0.",
-            &per_pact(&|p| u64::from(p.is_indexer)),
-        );
-        metric(
-            "openpact_pact_members_online",
-            "gauge",
-            "Online members, this peer included when it is one.",
-            &per_pact(&|p| u64::from(p.agents)),
-        );
-        metric(
-            "openpact_pact_positions",
-            "gauge",
-            "Positions in the pact's ledger order (applied entries).",
-            &per_pact(&|p| p.entries),
-        );
-        metric(
-            "openpact_pact_confirmed_length",
-            "gauge",
-            "Positions confirmed by a majority of indexers (final).",
-            &per_pact(&|p| p.confirmed),
-        );
-        metric(
-            "openpact_pact_tail_length",
-            "gauge",
-            "Positions applied but not yet confirmed.",
-            &per_pact(&|p| p.tail),
-        );
-        metric(
-            "openpact_pact_entries_stored",
-            "gauge",
-            "Entries stored, ordered or not.",
-            &per_pact(&|p| p.stored),
-        );
-        metric(
-            "openpact_pact_peer_sessions",
-            "gauge",
-            "Live sync sessions with peers.",
-            &per_pact(&|p| p.peers.len() as u64),
-        );
-        metric(
-            "openpact_sync_entries_pulled_total",
-            "counter",
-            "Entries pulled from peers and stored.",
-            &per_pact(&|p| p.sync_pulled_total),
-        );
-        metric(
-            "openpact_sync_entries_served_total",
-            "counter",
-            "Entries served to peers.",
-            &per_pact(&|p| p.sync_served_total),
-        );
-        metric(
-            "openpact_sync_bytes_received_total",
-            "counter",
-            "Bytes of entries received from peers.",
-            &per_pact(&|p| p.sync_bytes_in_total),
-        );
-        metric(
-            "openpact_sync_bytes_sent_total",
-            "counter",
-            "Bytes of entries sent to peers.",
-            &per_pact(&|p| p.sync_bytes_out_total),
-        );
+        let per_pact_metrics: [PerPact; 12] = [
+            (
+                "openpact_pact_view_version",
+                "gauge",
+                "View height per open pact: entries applied in the ledger order.",
+                |p| p.entries,
+            ),
+            (
+                "openpact_pact_is_indexer",
+                "gauge",
+                "1 when the local role is indexer or creator, else 0.",
+                |p| u64::from(p.is_indexer),
+            ),
+            (
+                "openpact_pact_members_online",
+                "gauge",
+                "Online members, this peer included when it is one.",
+                |p| u64::from(p.agents),
+            ),
+            (
+                "openpact_pact_positions",
+                "gauge",
+                "Positions in the pact's ledger order (applied entries).",
+                |p| p.entries,
+            ),
+            (
+                "openpact_pact_confirmed_length",
+                "gauge",
+                "Positions confirmed by a majority of indexers (final).",
+                |p| p.confirmed,
+            ),
+            (
+                "openpact_pact_tail_length",
+                "gauge",
+                "Positions applied but not yet confirmed.",
+                |p| p.tail,
+            ),
+            (
+                "openpact_pact_entries_stored",
+                "gauge",
+                "Entries stored, ordered or not.",
+                |p| p.stored,
+            ),
+            (
+                "openpact_pact_peer_sessions",
+                "gauge",
+                "Live sync sessions with peers.",
+                |p| p.peers.len() as u64,
+            ),
+            (
+                "openpact_sync_entries_pulled_total",
+                "counter",
+                "Entries pulled from peers and stored.",
+                |p| p.sync_pulled_total,
+            ),
+            (
+                "openpact_sync_entries_served_total",
+                "counter",
+                "Entries served to peers.",
+                |p| p.sync_served_total,
+            ),
+            (
+                "openpact_sync_bytes_received_total",
+                "counter",
+                "Bytes of entries received from peers.",
+                |p| p.sync_bytes_in_total,
+            ),
+            (
+                "openpact_sync_bytes_sent_total",
+                "counter",
+                "Bytes of entries sent to peers.",
+                |p| p.sync_bytes_out_total,
+            ),
+        ];
+        for (name, kind, help, value) in per_pact_metrics {
+            metric(name, kind, help, &per_pact(&value));
+        }
         let _ = writeln!(
             out,
             "# HELP openpact_http_request_duration_seconds REST request latency, to the response head."

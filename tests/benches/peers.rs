@@ -171,13 +171,7 @@ async fn sse_collector(
     tag: &'static str,
     want: usize,
 ) -> tokio::task::JoinHandle<HashMap<String, (Instant, u32)>> {
-    let r = reqwest::Client::new()
-        .get(format!("{}/v1/events", node.base))
-        .bearer_auth(&node.token)
-        .send()
-        .await
-        .expect("subscribe");
-    assert!(r.status().is_success());
+    let r = node.events().await;
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let mut r = r;
@@ -221,24 +215,14 @@ async fn sse_collector(
 /// delivered); how long that took.
 async fn quiet(node: &Node) -> Duration {
     let t = Instant::now();
-    let mut r = reqwest::Client::new()
-        .get(format!("{}/v1/events", node.base))
-        .bearer_auth(&node.token)
-        .send()
-        .await
-        .expect("subscribe");
+    let mut r = node.events().await;
     loop {
         match tokio::time::timeout(Duration::from_secs(1), r.chunk()).await {
             Ok(Ok(Some(_))) => {}
             // Quiet for a second, or the stream ended (a slow consumer is closed): look again.
             Err(_) => return t.elapsed().saturating_sub(Duration::from_secs(1)),
             Ok(_) => {
-                r = reqwest::Client::new()
-                    .get(format!("{}/v1/events", node.base))
-                    .bearer_auth(&node.token)
-                    .send()
-                    .await
-                    .expect("subscribe");
+                r = node.events().await;
             }
         }
     }

@@ -247,17 +247,35 @@ impl Node {
         r["pact_id"].as_str().expect("pact_id").to_string()
     }
 
+    /// Mints an invite for `pact`; the whole answer (token, share URL, nonce, expiry).
+    pub async fn mint(&self, pact: &str) -> Value {
+        self.call(
+            "POST",
+            &format!("/v1/pacts/{pact}/invites"),
+            Some(json!({"confirm": true})),
+        )
+        .await
+        .ok()
+    }
+
     /// Mints an invite for `pact`; the token.
     pub async fn invite(&self, pact: &str) -> String {
-        let r = self
-            .call(
-                "POST",
-                &format!("/v1/pacts/{pact}/invites"),
-                Some(json!({"confirm": true})),
-            )
+        self.mint(pact).await["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    /// Subscribes to the daemon's `GET /v1/events` (SSE); the streaming response.
+    pub async fn events(&self) -> reqwest::Response {
+        let r = reqwest::Client::new()
+            .get(format!("{}/v1/events", self.base))
+            .bearer_auth(&self.token)
+            .send()
             .await
-            .ok();
-        r["token"].as_str().expect("token").to_string()
+            .expect("subscribe to /v1/events");
+        assert!(r.status().is_success(), "subscribe: {}", r.status());
+        r
     }
 
     /// Joins `pact` with `token` over REST; the answer.

@@ -131,14 +131,7 @@ async fn a_joiner_becomes_a_member_and_entries_flow_both_ways() {
 async fn join_starts_the_daemon_when_none_runs() {
     let a = Node::start().await;
     let pact = a.create_pact("cold").await;
-    let share = a
-        .call(
-            "POST",
-            &format!("/v1/pacts/{pact}/invites"),
-            Some(json!({"confirm": true})),
-        )
-        .await
-        .ok()["share_url"]
+    let share = a.mint(&pact).await["share_url"]
         .as_str()
         .expect("share_url")
         .to_string();
@@ -550,12 +543,7 @@ async fn a_fork_is_detected_and_its_proof_enters_the_ledger() {
     let a = Node::start().await;
     let pact = a.create_pact("forked").await;
     let forker = HandMadePeer::join(&a, &pact).await;
-    let events = reqwest::Client::new()
-        .get(format!("{}/v1/events", a.base))
-        .bearer_auth(&a.token)
-        .send()
-        .await
-        .expect("subscribe");
+    let events = a.events().await;
 
     // Two different entries at seq 0, signed by the same member, served one after the other.
     let x = forker.entry(0, None, "version one");
