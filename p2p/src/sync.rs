@@ -362,17 +362,7 @@ pub async fn live<S: LogStore>(
                     heads_of(f)?
                 }
                 Ok(wire::control::Message::Push(p)) => {
-                    storing.push_back(async move {
-                        let n = p.entries.len() as u64;
-                        let bytes = p.entries.iter().map(|e| e.len() as u64).sum();
-                        store.ingest(p.entries).await.map_err(|e| Error::Refused {
-                            code: "BAD_ENTRY".into(),
-                            message: format!("the peer pushed entries that do not verify: {e}"),
-                        })?;
-                        Counters::add(&counters.pulled, n);
-                        Counters::add(&counters.bytes_in, bytes);
-                        Ok::<(), Error>(())
-                    });
+                    storing.push_back(store_from_peer(store, p.entries, counters, "pushed"));
                     continue;
                 }
                 Ok(wire::control::Message::Done(_)) => return Ok::<(), Error>(()),
@@ -530,15 +520,7 @@ async fn pull<S: LogStore>(
         })
         .map(|answer| async move {
             let (entries, _share) = answer?;
-            let n = entries.len() as u64;
-            let bytes: u64 = entries.iter().map(|e| e.len() as u64).sum();
-            store.ingest(entries).await.map_err(|e| Error::Refused {
-                code: "BAD_ENTRY".into(),
-                message: format!("the peer sent entries that do not verify: {e}"),
-            })?;
-            Counters::add(&counters.pulled, n);
-            Counters::add(&counters.bytes_in, bytes);
-            Ok::<u64, Error>(n)
+            store_from_peer(store, entries, counters, "sent").await
         })
         .buffered(INGESTS_IN_FLIGHT);
     tokio::pin!(ingests);
@@ -547,6 +529,25 @@ async fn pull<S: LogStore>(
         pulled += n?;
     }
     Ok(pulled)
+}
+
+/// Stores entries the peer `how` (pushed or sent in a range answer) and counts them; how many.
+/// Entries that do not verify end the session, and none of them is stored.
+async fn store_from_peer<S: LogStore>(
+    store: &S,
+    entries: Vec<Vec<u8>>,
+    counters: &Counters,
+    how: &str,
+) -> Result<u64, Error> {
+    let n = entries.len() as u64;
+    let bytes = entries.iter().map(|e| e.len() as u64).sum();
+    store.ingest(entries).await.map_err(|e| Error::Refused {
+        code: "BAD_ENTRY".into(),
+        message: format!("the peer {how} entries that do not verify: {e}"),
+    })?;
+    Counters::add(&counters.pulled, n);
+    Counters::add(&counters.bytes_in, bytes);
+    Ok(n)
 }
 
 /// Answers the peer's range requests until the connection ends.
