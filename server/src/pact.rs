@@ -26,6 +26,9 @@ use crate::events::EventBus;
 
 /// The ledger file inside a pact's directory.
 pub const LEDGER_FILE: &str = "ledger.redb";
+/// The ledger's journal, beside it: batches are durable once their record is flushed there
+/// (see `openpact_ledger::journal`).
+pub const JOURNAL_FILE: &str = "ledger.journal";
 /// The config key of the peer addresses a daemon knows for a pact.
 const PEERS_KEY: &str = "peers";
 /// The config key of the seed hints a pact was joined with.
@@ -104,7 +107,8 @@ pub(crate) fn check_claim_ttl(ttl: Option<u64>) -> Result<()> {
     }
 }
 
-/// Opens a pact's ledger file, leaving it as it is on failure.
+/// Opens a pact's ledger file with its journal (replaying what a crash left there), leaving
+/// both as they are on failure.
 fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
     let failed = |e: &dyn std::fmt::Display| {
         ApiError::internal(format!(
@@ -113,7 +117,21 @@ fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
         ))
     };
     let db = redb::Database::open(path).map_err(|e| failed(&e))?;
-    Ledger::open(db).map_err(|e| failed(&e))
+    let mut ledger = Ledger::open(db).map_err(|e| failed(&e))?;
+    let journal = path.with_file_name(JOURNAL_FILE);
+    let file = openpact_ledger::JournalFile::open(&journal).map_err(|e| failed(&e))?;
+    let replayed = ledger.attach_journal(file).map_err(|e| failed(&e))?;
+    if replayed > 0 {
+        tracing::info!(
+            ledger = %path.display(),
+            entries = replayed,
+            "replayed the journal after an unclean stop"
+        );
+    }
+    if let Some(why) = ledger.write_blocked() {
+        tracing::warn!(ledger = %path.display(), "{why}; reads go on, writes wait for room");
+    }
+    Ok(ledger)
 }
 
 /// What a new pact is created with.

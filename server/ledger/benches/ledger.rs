@@ -24,8 +24,8 @@ use openpact_ledger::entry;
 use openpact_ledger::view::Kind;
 use openpact_ledger::view::read::ListQuery;
 use openpact_ledger::{
-    Clock, Event, Ingested, Ledger, MemberKey, PactId, PactParams, Signer, SystemClock, Writer,
-    WriterConfig, wire,
+    Clock, Event, Ingested, JournalFile, Ledger, MemberKey, PactId, PactParams, Signer,
+    SystemClock, Writer, WriterConfig, wire,
 };
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableHandle};
 use tempfile::TempDir;
@@ -591,7 +591,9 @@ fn bench_append(opts: &Opts, report: &mut Report) -> BenchResult<()> {
 fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<AppendRun> {
     let dir = TempDir::new()?;
     let creator = Signer::from_seed([1; 32]);
-    let ledger = create(&dir.path().join("ledger.redb"), &creator)?;
+    let mut ledger = create(&dir.path().join("ledger.redb"), &creator)?;
+    // As the daemon runs it: batches made durable by the journal.
+    ledger.attach_journal(JournalFile::open(&dir.path().join("ledger.journal"))?)?;
     let counts = Arc::new(SinkCounts::default());
     let sink = counts.clone();
     let writer = Writer::spawn(

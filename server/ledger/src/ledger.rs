@@ -16,12 +16,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use crate::code::Outcome;
 use crate::entry::{self, DEFAULT_DEPS_CAP, Draft, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
+use crate::journal::{self, Journal};
 use crate::keys::{EntryHash, MemberKey, PactId, Signer};
 use crate::order::{Epoch, Node, Tail};
 use crate::view::read::ViewReader;
 use crate::view::tables::{
     ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HASHES, HEADS, LAYOUT_VERSION, STATE,
-    STATE_LAYOUT, STATE_PACT_ID, bytes_by_hash,
+    STATE_JOURNAL_GEN, STATE_LAYOUT, STATE_PACT_ID, bytes_by_hash,
 };
 use crate::view::txn::{Digest, ViewTxn};
 use crate::wire;
@@ -221,6 +222,26 @@ pub struct Ledger {
     db: Arc<Database>,
     state: State,
     stale: bool,
+    /// With a journal, batches are made durable by it and redb commits without flushing.
+    journal: Option<Journal>,
+    /// Journal bytes past which a batch checkpoints.
+    journal_limit: u64,
+    /// Why writing stopped: a journal or commit failure left the file and the memory unsure of
+    /// each other, and only reopening (which replays the journal) is safe.
+    poisoned: Option<String>,
+}
+
+/// How a batch commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Commit {
+    /// A durable redb commit (no journal).
+    Durable,
+    /// A journal record, then a redb commit without a flush.
+    Journaled,
+    /// A durable redb commit that also moves the journal to the next generation.
+    Checkpoint,
+    /// A redb commit without a flush and no record (replaying the journal's own records).
+    Replay,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -314,6 +335,9 @@ impl Ledger {
             db,
             state,
             stale: false,
+            journal: None,
+            journal_limit: journal::DEFAULT_LIMIT,
+            poisoned: None,
         })
     }
 
@@ -374,18 +398,37 @@ impl Ledger {
     }
 
     /// Runs `f` in one write transaction, reconciles the order with the view, and commits
-    /// durably. If `f` or the commit fails, nothing of the batch is kept.
+    /// durably (through the journal, when one is attached). If `f` or the commit fails, nothing
+    /// of the batch is kept.
     pub fn batch<R>(
         &mut self,
         f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
     ) -> Result<(R, CommitReport)> {
+        let commit = match &self.journal {
+            None => Commit::Durable,
+            Some(j) if j.records_len() >= self.journal_limit => Commit::Checkpoint,
+            Some(_) => Commit::Journaled,
+        };
+        self.batch_as(commit, f)
+    }
+
+    fn batch_as<R>(
+        &mut self,
+        commit: Commit,
+        f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
+    ) -> Result<(R, CommitReport)> {
+        if let Some(why) = &self.poisoned {
+            return Err(Error::Storage(format!(
+                "{why}; nothing more is written until the ledger is reopened"
+            )));
+        }
         if self.stale {
             self.state = load_state(&self.db)?;
             self.stale = false;
         }
         self.stale = true;
-        let txn = self.db.begin_write()?;
-        let (r, report) = {
+        let mut txn = self.db.begin_write()?;
+        let (r, report, record) = {
             let log = LogTables::open(&txn)?;
             let view = ViewTxn::open(&txn, self.state.digest)?;
             let mut b = Batch {
@@ -400,14 +443,153 @@ impl Ledger {
                 sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
                 verifier: crate::entry::Verifier::default(),
+                record: (commit == Commit::Journaled).then(Vec::new),
             };
             let r = f(&mut b)?;
-            let report = b.finish()?;
-            (r, report)
+            let (report, record) = b.finish()?;
+            (r, report, record)
         };
-        txn.commit()?;
+        let poisoning = match (commit, self.journal.as_mut()) {
+            (Commit::Durable, _) | (Commit::Journaled | Commit::Checkpoint, None) => {
+                txn.commit()?;
+                None
+            }
+            (Commit::Replay, _) => {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+                txn.commit()?;
+                None
+            }
+            (Commit::Journaled, Some(journal)) => {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+                // The record first: once it is flushed the batch survives a crash, and only
+                // then may readers see it. After a failure from here on the record may or may
+                // not be on disk, so the memory can no longer tell what a reopen will find.
+                let appended = match record.filter(|r| !r.is_empty()) {
+                    Some(entries) => journal.append(&entries),
+                    None => Ok(()),
+                };
+                appended
+                    .and_then(|()| txn.commit().map_err(Error::from))
+                    .err()
+            }
+            (Commit::Checkpoint, Some(journal)) => {
+                let next = journal.generation() + 1;
+                txn.open_table(STATE)?
+                    .insert(STATE_JOURNAL_GEN, next.to_le_bytes().as_slice())?;
+                // Whether a failed durable commit reached the disk is unknown, and with it
+                // which generation the journal must write under.
+                match txn.commit() {
+                    Err(e) => Some(e.into()),
+                    Ok(()) => {
+                        if journal.reset(next).is_err() {
+                            // The header may still name the old generation, whose records the
+                            // checkpoint holds; new records would not be replayed. Commit
+                            // durably from now on: nothing is lost, and a reopen starts a new
+                            // journal.
+                            self.journal = None;
+                        }
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(e) = poisoning {
+            self.poisoned = Some(format!("the ledger's journal or commit failed ({e})"));
+            return Err(e);
+        }
         self.stale = false;
         Ok((r, report))
+    }
+
+    /// Attaches a journal (see [`crate::journal`]): replays the records a crash left in it,
+    /// checkpoints, and from then on makes batches durable through it. Returns how many entries
+    /// the replay stored. When the checkpoint fails (a full disk) the ledger still reads, but
+    /// writes fail until it is reopened ([`Ledger::write_blocked`] says why).
+    pub fn attach_journal(&mut self, file: impl redb::StorageBackend) -> Result<usize> {
+        if self.journal.is_some() {
+            return Err(Error::Io("a journal is attached already".into()));
+        }
+        let generation = {
+            let txn = self.db.begin_read()?;
+            let state = txn.open_table(STATE)?;
+            match state.get(STATE_JOURNAL_GEN)? {
+                None => 0,
+                Some(v) => u64::from_le_bytes(
+                    v.value()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("bad journal generation row".into()))?,
+                ),
+            }
+        };
+        let (journal, records) = Journal::read(Box::new(file), generation)?;
+        let mut stored = 0;
+        for record in records {
+            let (n, _) = self.batch_as(Commit::Replay, |b| {
+                let mut n = 0;
+                for bytes in &record {
+                    match b.ingest(bytes)? {
+                        Ingested::New(_) => n += 1,
+                        Ingested::Duplicate(_) => {}
+                        Ingested::Parked { hash, .. } => {
+                            return Err(Error::Corrupt(format!(
+                                "journal entry {hash} lacks entries it depends on"
+                            )));
+                        }
+                        Ingested::Invalid(why) => {
+                            return Err(Error::Corrupt(format!(
+                                "a journal entry does not verify: {why}"
+                            )));
+                        }
+                    }
+                }
+                Ok(n)
+            })?;
+            stored += n;
+        }
+        self.journal = Some(journal);
+        if let Err(e) = self.checkpoint() {
+            // Disk full, say. What the journal held is readable (committed without a flush,
+            // and still in the journal); writing waits for a reopen that can checkpoint.
+            self.poisoned = Some(format!(
+                "the checkpoint after replaying the journal failed ({e})"
+            ));
+        }
+        Ok(stored)
+    }
+
+    /// Why this ledger takes no more writes until it is reopened, if it does not.
+    pub fn write_blocked(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Commits everything durably to redb and starts the journal over (a no-op without one).
+    /// Closing the ledger does this too.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if self.journal.is_some() {
+            self.batch_as(Commit::Checkpoint, |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the journal size past which a batch checkpoints (default 4 MiB).
+    pub fn set_journal_limit(&mut self, bytes: u64) {
+        self.journal_limit = bytes;
+    }
+
+    /// Whether a journal is attached (and working).
+    pub fn journaled(&self) -> bool {
+        self.journal.is_some()
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        // A clean close leaves nothing to replay. On failure the journal still holds it all.
+        if self.journal.as_ref().is_some_and(|j| j.records_len() > 0) {
+            let _ = self.checkpoint();
+        }
     }
 }
 
@@ -522,6 +704,9 @@ pub struct Batch<'a, 't> {
     results: HashMap<EntryHash, Applied>,
     /// Checks entries ingested as bytes, each author's key decoded once per batch.
     verifier: crate::entry::Verifier,
+    /// With a journal: the entries this batch stored, in order (`None` for a local append,
+    /// whose bytes exist once signed).
+    record: Option<Vec<Option<Vec<u8>>>>,
 }
 
 /// Where and how the current batch last applied an entry.

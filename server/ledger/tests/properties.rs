@@ -309,6 +309,7 @@ fn schedules_exercise_rollbacks_parking_crashes_forks_and_lost_claims() {
         total.parked += s.parked;
         total.crashes_lost += s.crashes_lost;
         total.crashes_after_commit += s.crashes_after_commit;
+        total.journal_replays += s.journal_replays;
         total.forks += s.forks;
         total.forgeries += s.forgeries;
         total.dropped += s.dropped;
@@ -322,6 +323,10 @@ fn schedules_exercise_rollbacks_parking_crashes_forks_and_lost_claims() {
     assert!(
         total.crashes_lost + total.crashes_after_commit > 0,
         "no crashes: {total:?}"
+    );
+    assert!(
+        total.journal_replays > 0,
+        "no crash left entries in a journal to replay: {total:?}"
     );
     assert!(
         total.forks > 0 && total.forgeries > 0,

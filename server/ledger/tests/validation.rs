@@ -265,8 +265,8 @@ fn more_deps_than_the_cap_are_rejected() {
         deps_cap: 2,
         ..PactParams::named("small")
     };
-    let mut l =
-        Ledger::create(Disk::new().database(), &creator, params, 1_000, [3; 32]).expect("create");
+    let mut l = Ledger::create(Disk::new(None).database(), &creator, params, 1_000, [3; 32])
+        .expect("create");
     let deps: Vec<EntryRef> = (0..3u8)
         .map(|i| EntryRef {
             author: MemberKey([i + 10; 32]),

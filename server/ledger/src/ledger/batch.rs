@@ -208,6 +208,11 @@ impl Batch<'_, '_> {
         };
         // A local append (no bytes yet) is written with its signature at the end of the batch
         // (see `finish`); until then the batch knows it from memory only.
+        if let Some(record) = &mut self.record
+            && first != Some(hash)
+        {
+            record.push(bytes.map(<[u8]>::to_vec));
+        }
         match first {
             None => {
                 if let Some(bytes) = bytes {
@@ -389,12 +394,28 @@ impl Batch<'_, '_> {
     }
 
     /// Reconciles, records the engine state, and builds the report.
-    pub(super) fn finish(mut self) -> Result<CommitReport> {
+    pub(super) fn finish(mut self) -> Result<(CommitReport, Option<Vec<Vec<u8>>>)> {
         self.reconcile()?;
         let signed = std::mem::take(&mut self.sign_ahead).finish()?;
         if signed.len() != self.unsigned.len() {
             return Err(Error::Corrupt("an append was not signed".into()));
         }
+        // The journal record: local appends take their signed bytes, in the order stored.
+        let mut local = signed.iter();
+        let record = match self.record.take() {
+            None => None,
+            Some(r) => Some(
+                r.into_iter()
+                    .map(|e| match e {
+                        Some(bytes) => Ok(bytes),
+                        None => local
+                            .next()
+                            .cloned()
+                            .ok_or_else(|| Error::Corrupt("an append was not signed".into())),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+        };
         for ((hash, author, seq), bytes) in
             std::mem::take(&mut self.unsigned).into_iter().zip(signed)
         {
@@ -433,10 +454,13 @@ impl Batch<'_, '_> {
                 ledger_time: a.ledger_time,
             });
         }
-        Ok(CommitReport {
-            events: self.events,
-            appended,
-        })
+        Ok((
+            CommitReport {
+                events: self.events,
+                appended,
+            },
+            record,
+        ))
     }
 }
 

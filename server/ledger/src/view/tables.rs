@@ -45,6 +45,9 @@ pub(crate) const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("pee
 pub(crate) const STATE_PACT_ID: &str = "pact_id";
 /// State key: the engine's persisted counters ([`super::super::order::Persisted`]).
 pub(crate) const STATE_ENGINE: &str = "engine";
+/// State key: the journal generation whose records are not in the durable state yet (u64 LE;
+/// absent: 0). See [`crate::journal`].
+pub(crate) const STATE_JOURNAL_GEN: &str = "journal_gen";
 /// State key: the layout version (u32 LE).
 pub(crate) const STATE_LAYOUT: &str = "layout";
 /// The layout version this code writes and reads. 2: entries keyed by `(author, seq)` with a

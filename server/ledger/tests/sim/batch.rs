@@ -291,7 +291,7 @@ impl Sim {
         self.stats.restarts += 1;
         let before = State::of(self.peers[p].ledger());
         self.peers[p].ledger = None;
-        let l = Ledger::open(self.peers[p].disk.database());
+        let l = self.peers[p].disk.open();
         let l = match l {
             Ok(l) => l,
             Err(e) => return Err(self.failure(format!("p{p}: reopening failed: {e}"))),

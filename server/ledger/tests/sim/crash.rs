@@ -1,6 +1,8 @@
 //! A redb storage backend that can lose power.
 //!
-//! [`Disk`] keeps two images of one file: the *volatile* one (what the process wrote, as the
+//! [`Disk`] is one peer's storage: the ledger's redb file and, for a peer that runs with one,
+//! its journal file (see `openpact_ledger::journal`), which lose power together. It keeps two
+//! images of each file: the *volatile* one (what the process wrote, as the
 //! page cache holds it) and the *durable* one (what `sync_data` made it to the platter). Writes
 //! and length changes since the last sync are kept in order as `pending`. A crash is armed with
 //! [`Disk::fail_after`]: after that many more writes, length changes or syncs, every one of them
@@ -14,6 +16,7 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use openpact_ledger::{Ledger, PactId};
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 use redb::StorageBackend;
@@ -25,16 +28,29 @@ enum Pending {
     SetLen(u64),
 }
 
-#[derive(Default)]
-struct Images {
+#[derive(Clone, Default)]
+struct File {
     volatile: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Pending>,
+    syncs: u64,
+}
+
+/// The ledger's file and the journal's.
+const DB: usize = 0;
+const JOURNAL: usize = 1;
+
+#[derive(Default)]
+struct Images {
+    files: [File; 2],
     /// I/O calls (write, set_len, sync) still allowed before the crash; `None`: no crash armed.
     budget: Option<u64>,
     crashed: bool,
-    syncs: u64,
     calls: u64,
+    /// With a journal: the journal size past which a batch checkpoints.
+    journal_limit: Option<u64>,
+    /// Entries replayed from the journal when the ledger was opened on this disk.
+    replayed: u64,
 }
 
 impl Images {
@@ -55,6 +71,13 @@ impl Images {
     }
 }
 
+/// What a disk holds: both files' bytes, and whether the peer runs with a journal.
+#[derive(Clone)]
+pub struct Image {
+    files: [Vec<u8>; 2],
+    journal_limit: Option<u64>,
+}
+
 fn apply(image: &mut Vec<u8>, op: &Pending) {
     match op {
         Pending::SetLen(len) => image.resize(*len as usize, 0),
@@ -70,7 +93,8 @@ fn write_at(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
     image[start..start + data.len()].copy_from_slice(data);
 }
 
-/// A simulated file, shared between the backend redb owns and the simulator.
+/// A simulated machine's storage, shared between the backends the ledger owns and the
+/// simulator.
 #[derive(Clone, Default)]
 pub struct Disk(Arc<Mutex<Images>>);
 
@@ -79,27 +103,34 @@ impl fmt::Debug for Disk {
         let i = self.lock();
         write!(
             f,
-            "Disk(len {}, pending {}, crashed {})",
-            i.volatile.len(),
-            i.pending.len(),
+            "Disk(len {}+{}, pending {}+{}, crashed {})",
+            i.files[DB].volatile.len(),
+            i.files[JOURNAL].volatile.len(),
+            i.files[DB].pending.len(),
+            i.files[JOURNAL].pending.len(),
             i.crashed
         )
     }
 }
 
 impl Disk {
-    /// An empty disk.
-    pub fn new() -> Self {
-        Disk::default()
+    /// An empty disk; with `journal_limit`, the peer runs with a journal of that limit.
+    pub fn new(journal_limit: Option<u64>) -> Self {
+        let d = Disk::default();
+        d.lock().journal_limit = journal_limit;
+        d
     }
 
     /// A disk holding `image`, all of it durable.
-    pub fn from_image(image: Vec<u8>) -> Self {
+    pub fn from_image(image: Image) -> Self {
         let d = Disk::default();
         {
             let mut i = d.lock();
-            i.durable = image.clone();
-            i.volatile = image;
+            for (file, bytes) in i.files.iter_mut().zip(image.files) {
+                file.durable = bytes.clone();
+                file.volatile = bytes;
+            }
+            i.journal_limit = image.journal_limit;
         }
         d
     }
@@ -108,16 +139,46 @@ impl Disk {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The backend to give redb.
-    pub fn backend(&self) -> CrashBackend {
-        CrashBackend(self.clone())
-    }
-
     /// Opens (or creates) a redb database on this disk.
     pub fn database(&self) -> redb::Database {
         redb::Database::builder()
-            .create_with_backend(self.backend())
+            .create_with_backend(CrashBackend(self.clone(), DB))
             .unwrap_or_else(|e| panic!("opening a database on the simulated disk failed: {e}"))
+    }
+
+    /// Attaches this disk's journal to `ledger`, when the peer runs with one.
+    pub fn attach(&self, ledger: &mut Ledger) -> openpact_ledger::Result<()> {
+        let limit = self.lock().journal_limit;
+        if let Some(limit) = limit {
+            let replayed = ledger.attach_journal(CrashBackend(self.clone(), JOURNAL))?;
+            self.lock().replayed += replayed as u64;
+            ledger.set_journal_limit(limit);
+        }
+        Ok(())
+    }
+
+    /// Opens the ledger on this disk (replaying its journal, if any).
+    pub fn open(&self) -> openpact_ledger::Result<Ledger> {
+        let mut l = Ledger::open(self.database())?;
+        self.attach(&mut l)?;
+        Ok(l)
+    }
+
+    /// Joins `pact` on this disk, with its journal.
+    pub fn join(&self, pact: PactId) -> openpact_ledger::Result<Ledger> {
+        let mut l = Ledger::join(self.database(), pact)?;
+        self.attach(&mut l)?;
+        Ok(l)
+    }
+
+    /// Entries replayed from the journal by the ledgers opened on this disk.
+    pub fn replayed(&self) -> u64 {
+        self.lock().replayed
+    }
+
+    /// Whether the peer runs with a journal.
+    pub fn journaled(&self) -> bool {
+        self.lock().journal_limit.is_some()
     }
 
     /// Arms a crash: after `calls` more mutating I/O calls, all of them fail.
@@ -143,51 +204,67 @@ impl Disk {
         self.lock().calls
     }
 
-    /// Number of successful `sync_data` calls so far.
+    /// Number of successful `sync_data` calls so far, of both files.
     pub fn syncs(&self) -> u64 {
-        self.lock().syncs
+        let i = self.lock();
+        i.files.iter().map(|f| f.syncs).sum()
     }
 
-    /// What the process sees: the volatile image.
-    pub fn volatile(&self) -> Vec<u8> {
-        self.lock().volatile.clone()
+    /// What the process sees: the volatile images.
+    pub fn volatile(&self) -> Image {
+        let i = self.lock();
+        Image {
+            files: [
+                i.files[DB].volatile.clone(),
+                i.files[JOURNAL].volatile.clone(),
+            ],
+            journal_limit: i.journal_limit,
+        }
     }
 
-    /// The image after the process was killed (the OS keeps every write it accepted).
-    pub fn after_kill(&self) -> Vec<u8> {
+    /// The images after the process was killed (the OS keeps every write it accepted).
+    pub fn after_kill(&self) -> Image {
         self.volatile()
     }
 
-    /// The image after a power loss: the durable image, then each pending write in order either
-    /// kept, lost, or torn (a random run of its bytes kept), length changes kept or lost.
-    pub fn after_power_loss(&self, rng: &mut StdRng) -> Vec<u8> {
+    /// The images after a power loss: each file's durable image, then each of its pending
+    /// writes in order either kept, lost, or torn (a random run of its bytes kept), length
+    /// changes kept or lost.
+    pub fn after_power_loss(&self, rng: &mut StdRng) -> Image {
         let i = self.lock();
-        let mut image = i.durable.clone();
-        for op in &i.pending {
-            match rng.random_range(0..10u32) {
-                0..=4 => apply(&mut image, op),
-                5..=7 => {}
-                _ => match op {
-                    Pending::SetLen(_) => {}
-                    Pending::Write { offset, data } if !data.is_empty() => {
-                        let a = rng.random_range(0..data.len());
-                        let b = rng.random_range(a..=data.len());
-                        write_at(&mut image, offset + a as u64, &data[a..b]);
-                    }
-                    Pending::Write { .. } => {}
-                },
+        let files = [DB, JOURNAL].map(|n| {
+            let file = &i.files[n];
+            let mut image = file.durable.clone();
+            for op in &file.pending {
+                match rng.random_range(0..10u32) {
+                    0..=4 => apply(&mut image, op),
+                    5..=7 => {}
+                    _ => match op {
+                        Pending::SetLen(_) => {}
+                        Pending::Write { offset, data } if !data.is_empty() => {
+                            let a = rng.random_range(0..data.len());
+                            let b = rng.random_range(a..=data.len());
+                            write_at(&mut image, offset + a as u64, &data[a..b]);
+                        }
+                        Pending::Write { .. } => {}
+                    },
+                }
             }
+            image
+        });
+        Image {
+            files,
+            journal_limit: i.journal_limit,
         }
-        image
     }
 }
 
-/// The [`StorageBackend`] over a [`Disk`].
-pub struct CrashBackend(Disk);
+/// The [`StorageBackend`] over one file of a [`Disk`].
+pub struct CrashBackend(Disk, usize);
 
 impl fmt::Debug for CrashBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CrashBackend({:?})", self.0)
+        write!(f, "CrashBackend({:?}, file {})", self.0, self.1)
     }
 }
 
@@ -200,13 +277,13 @@ fn out_of_range() -> io::Error {
 
 impl StorageBackend for CrashBackend {
     fn len(&self) -> io::Result<u64> {
-        Ok(self.0.lock().volatile.len() as u64)
+        Ok(self.0.lock().files[self.1].volatile.len() as u64)
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
         let i = self.0.lock();
         let start = usize::try_from(offset).map_err(|_| out_of_range())?;
-        let src = i
+        let src = i.files[self.1]
             .volatile
             .get(start..start + out.len())
             .ok_or_else(out_of_range)?;
@@ -218,19 +295,21 @@ impl StorageBackend for CrashBackend {
         let mut i = self.0.lock();
         i.spend()?;
         let op = Pending::SetLen(len);
-        apply(&mut i.volatile, &op);
-        i.pending.push(op);
+        let file = &mut i.files[self.1];
+        apply(&mut file.volatile, &op);
+        file.pending.push(op);
         Ok(())
     }
 
     fn sync_data(&self) -> io::Result<()> {
         let mut i = self.0.lock();
         i.spend()?;
-        let pending = std::mem::take(&mut i.pending);
+        let file = &mut i.files[self.1];
+        let pending = std::mem::take(&mut file.pending);
         for op in &pending {
-            apply(&mut i.durable, op);
+            apply(&mut file.durable, op);
         }
-        i.syncs += 1;
+        file.syncs += 1;
         Ok(())
     }
 
@@ -239,11 +318,12 @@ impl StorageBackend for CrashBackend {
         i.spend()?;
         let start = usize::try_from(offset).map_err(|_| out_of_range())?;
         let end = start + data.len();
-        if end > i.volatile.len() {
+        let file = &mut i.files[self.1];
+        if end > file.volatile.len() {
             return Err(out_of_range());
         }
-        i.volatile[start..end].copy_from_slice(data);
-        i.pending.push(Pending::Write {
+        file.volatile[start..end].copy_from_slice(data);
+        file.pending.push(Pending::Write {
             offset,
             data: data.to_vec(),
         });

@@ -1,6 +1,6 @@
 //! Faults: crashes at a random I/O call, and forged entries.
 
-use openpact_ledger::{EntryHash, Event, Ingested, Invalid, Ledger, PactId};
+use openpact_ledger::{EntryHash, Event, Ingested, Invalid, PactId};
 use rand::RngExt as _;
 use rand::seq::IndexedRandom as _;
 
@@ -33,7 +33,7 @@ impl Sim {
         }
         // The dry run: what the batch does, and how many I/O calls it makes.
         let copy = Disk::from_image(self.peers[p].disk.volatile());
-        let mut twin = match Ledger::open(copy.database()) {
+        let mut twin = match copy.open() {
             Ok(t) => t,
             Err(e) => return Err(self.failure(format!("p{p}: opening a copy of its disk: {e}"))),
         };
@@ -79,7 +79,7 @@ impl Sim {
             self.peers[p].disk.after_kill()
         };
         let disk = Disk::from_image(image);
-        let reopened = Ledger::open(disk.database());
+        let reopened = disk.open();
         let l = match reopened {
             Ok(l) => l,
             Err(e) => {
@@ -87,6 +87,7 @@ impl Sim {
             }
         };
         let recovered = State::of(&l);
+        self.stats.journal_replays += disk.replayed();
         self.peers[p].disk = disk;
         self.peers[p].ledger = Some(l);
         match committed {

@@ -282,6 +282,8 @@ pub struct Stats {
     pub crashes_landed: u64,
     /// Crashes after a committed batch.
     pub crashes_after_commit: u64,
+    /// Entries a reopen after a crash replayed from the peer's journal.
+    pub journal_replays: u64,
     /// Restarts.
     pub restarts: u64,
     /// Forged entries rejected.
@@ -362,10 +364,18 @@ impl Sim {
                 i if i <= params.members => Role::Member,
                 _ => Role::Outsider,
             };
+            // Most peers run with a journal, as the daemon does, with a limit that makes some
+            // checkpoint at every batch and others rarely; some commit every batch to redb.
+            let journal_limit = match rng.random_range(0..4u32) {
+                0 => None,
+                1 => Some(0),
+                2 => Some(2 << 10),
+                _ => Some(64 << 10),
+            };
             peers.push(Peer {
                 role,
                 signer: Signer::from_seed(rng.random()),
-                disk: Disk::new(),
+                disk: Disk::new(journal_limit),
                 ledger: None,
                 confirmed: Vec::new(),
                 finals: HashMap::new(),
@@ -382,7 +392,7 @@ impl Sim {
             claim_ttl_ms: params.mix.claim_ttl_ms,
             deps_cap: 0,
         };
-        let creator = Ledger::create(
+        let mut creator = Ledger::create(
             peers[CREATOR].disk.database(),
             &peers[CREATOR].signer,
             pact_params,
@@ -390,6 +400,10 @@ impl Sim {
             rng.random(),
         )
         .expect("create the pact");
+        peers[CREATOR]
+            .disk
+            .attach(&mut creator)
+            .expect("attach the journal");
         let pact = creator.pact_id();
         let genesis = EntryHash(pact.0);
         let genesis_bytes: Rc<[u8]> = inspect::entry_bytes(&creator, &genesis)
@@ -399,7 +413,7 @@ impl Sim {
         peers[CREATOR].finals.insert(genesis, Outcome::Applied);
         peers[CREATOR].ledger = Some(creator);
         for p in peers.iter_mut().skip(1) {
-            p.ledger = Some(Ledger::join(p.disk.database(), pact).expect("join the pact"));
+            p.ledger = Some(p.disk.join(pact).expect("join the pact"));
         }
         let mut sim = Sim {
             params,

@@ -82,7 +82,7 @@ impl Sim {
     /// A fresh ledger of this pact that ingested `entries` in one batch (all must be valid).
     pub fn replay(&self, entries: &[Vec<u8>]) -> Result<Ledger, String> {
         let mut fresh =
-            Ledger::join(Disk::new().database(), self.pact).map_err(|e| e.to_string())?;
+            Ledger::join(Disk::new(None).database(), self.pact).map_err(|e| e.to_string())?;
         let (res, _) = fresh
             .batch(|b| {
                 entries
@@ -106,7 +106,7 @@ impl Sim {
         // buffer lives in memory and a copy of the disk would not have it).
         self.restart(p)?;
         let image = self.peers[p].disk.volatile();
-        let mut twin = match Ledger::open(Disk::from_image(image).database()) {
+        let mut twin = match Disk::from_image(image).open() {
             Ok(t) => t,
             Err(e) => {
                 return Err(self.failure(format!("p{p}: opening a copy of its disk failed: {e}")));
