@@ -1128,15 +1128,19 @@ fn time_lists(
 
 fn bench_size(opts: &Opts, report: &mut Report) -> BenchResult<()> {
     let n = opts.size(100_000, 2_000);
-    for per_commit in [16, BULK_BATCH] {
+    for (per_commit, journaled) in [(16, false), (16, true), (BULK_BATCH, false)] {
         let (mut raw, mut compacted, mut stored) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..opts.runs {
-            let s = size_run(n, per_commit, run == 0)?;
+            let s = size_run(n, per_commit, journaled, run == 0)?;
             raw.push(s.raw as f64 / n as f64);
             compacted.push(s.compacted as f64 / n as f64);
             stored.push(s.stored as f64 / n as f64);
         }
-        let case = format!("{n} entries, {per_commit} per commit");
+        let case = if journaled {
+            format!("{n} entries, {per_commit} per commit, journal (as the daemon)")
+        } else {
+            format!("{n} entries, {per_commit} per commit")
+        };
         report.add_target(
             Group::Size,
             &case,
@@ -1162,9 +1166,10 @@ struct SizeRun {
     stored: u64,
 }
 
-/// Creates a pact, compacts the empty file, appends `n` entries `per_commit` per commit, and
-/// measures the file after the ledger is dropped, then after compaction.
-fn size_run(n: u64, per_commit: u64, show_tables: bool) -> BenchResult<SizeRun> {
+/// Creates a pact, compacts the empty file, appends `n` entries `per_commit` per commit
+/// (`journaled`: through a journal, whose file counts too), and measures the files after the
+/// ledger is dropped, then after compaction.
+fn size_run(n: u64, per_commit: u64, journaled: bool, show_tables: bool) -> BenchResult<SizeRun> {
     let dir = TempDir::new()?;
     let path = dir.path().join("ledger.redb");
     let creator = Signer::from_seed([1; 32]);
@@ -1174,11 +1179,20 @@ fn size_run(n: u64, per_commit: u64, show_tables: bool) -> BenchResult<SizeRun> 
     let stored_before = stored_bytes(&path, false)?;
 
     let mut ledger = Ledger::open(Database::open(&path)?)?;
+    let journal = dir.path().join("ledger.journal");
+    if journaled {
+        ledger.attach_journal(JournalFile::open(&journal)?)?;
+    }
     let t0 = Instant::now();
     append_notes(&mut ledger, &creator, n, per_commit)?;
     let took = t0.elapsed();
     drop(ledger);
-    let grown = std::fs::metadata(&path)?.len();
+    let journal_len = if journaled {
+        std::fs::metadata(&journal)?.len()
+    } else {
+        0
+    };
+    let grown = std::fs::metadata(&path)?.len() + journal_len;
     let stored = stored_bytes(&path, show_tables)? - stored_before;
     compact(&path)?;
     let compacted = std::fs::metadata(&path)?.len();
