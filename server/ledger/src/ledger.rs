@@ -8,7 +8,7 @@
 //! buffer) is rebuilt from disk whenever a batch fails, so memory never runs ahead of the file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message as _;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
@@ -223,12 +223,13 @@ pub struct Ledger {
     state: State,
     stale: bool,
     /// With a journal, batches are made durable by it and redb commits without flushing.
-    journal: Option<Journal>,
+    /// Shared with the [`Deferred`] records still to be flushed.
+    journal: Option<Arc<Mutex<Journal>>>,
     /// Journal bytes past which a batch checkpoints.
     journal_limit: u64,
     /// Why writing stopped: a journal or commit failure left the file and the memory unsure of
     /// each other, and only reopening (which replays the journal) is safe.
-    poisoned: Option<String>,
+    poison: Poison,
 }
 
 /// How a batch commits.
@@ -238,6 +239,8 @@ enum Commit {
     Durable,
     /// A journal record, then a redb commit without a flush.
     Journaled,
+    /// A redb commit without a flush, its record left to the caller.
+    Deferred,
     /// A durable redb commit that also moves the journal to the next generation.
     Checkpoint,
     /// A redb commit without a flush and no record (replaying the journal's own records).
@@ -337,7 +340,7 @@ impl Ledger {
             stale: false,
             journal: None,
             journal_limit: journal::DEFAULT_LIMIT,
-            poisoned: None,
+            poison: Poison::default(),
         })
     }
 
@@ -404,23 +407,47 @@ impl Ledger {
         &mut self,
         f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
     ) -> Result<(R, CommitReport)> {
-        let commit = match &self.journal {
-            None => Commit::Durable,
-            Some(j) if j.records_len() >= self.journal_limit => Commit::Checkpoint,
-            Some(_) => Commit::Journaled,
-        };
+        let commit = self.next_commit(Commit::Journaled)?;
+        let (r, report, deferred) = self.batch_as(commit, f)?;
+        if let Some(d) = deferred {
+            Deferred::flush(vec![d])?;
+        }
+        Ok((r, report))
+    }
+
+    /// Like [`Ledger::batch`], but with a journal attached the batch is committed to redb
+    /// (without a flush) before its journal record is written: the record comes back as a
+    /// [`Deferred`], and the batch is durable only once [`Deferred::flush`] has written it.
+    /// Until then nothing of the batch may be shown outside this ledger (answers, events, reads
+    /// of snapshots taken since); the writer shows readers snapshots it took at flushes. The
+    /// next batch can run meanwhile, so one batch's flush overlaps the next one's work. Deferred
+    /// records must be flushed in the order their batches ran; after a failed flush the ledger
+    /// takes no more writes. Without a journal this is [`Ledger::batch`] (no record).
+    pub fn batch_deferred<R>(
+        &mut self,
+        f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
+    ) -> Result<(R, CommitReport, Option<Deferred>)> {
+        let commit = self.next_commit(Commit::Deferred)?;
         self.batch_as(commit, f)
+    }
+
+    /// How the next batch commits: `journaled` (or a checkpoint once the journal is past its
+    /// limit) with a journal, durably without one.
+    fn next_commit(&self, journaled: Commit) -> Result<Commit> {
+        Ok(match &self.journal {
+            None => Commit::Durable,
+            Some(j) if lock_journal(j)?.records_len() >= self.journal_limit => Commit::Checkpoint,
+            Some(_) => journaled,
+        })
     }
 
     fn batch_as<R>(
         &mut self,
         commit: Commit,
         f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
-    ) -> Result<(R, CommitReport)> {
-        if let Some(why) = &self.poisoned {
-            return Err(Error::Storage(format!(
-                "{why}; nothing more is written until the ledger is reopened"
-            )));
+    ) -> Result<(R, CommitReport, Option<Deferred>)> {
+        if let Some(why) = self.poison.get() {
+            return Err(Error::Storage(why));
         }
         if self.stale {
             self.state = load_state(&self.db)?;
@@ -443,38 +470,52 @@ impl Ledger {
                 sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
                 verifier: crate::entry::Verifier::default(),
-                record: (commit == Commit::Journaled).then(Vec::new),
+                record: matches!(commit, Commit::Journaled | Commit::Deferred).then(Vec::new),
             };
             let r = f(&mut b)?;
             let (report, record) = b.finish()?;
             (r, report, record)
         };
-        let poisoning = match (commit, self.journal.as_mut()) {
-            (Commit::Durable, _) | (Commit::Journaled | Commit::Checkpoint, None) => {
+        let mut deferred = None;
+        let failure = match (commit, &self.journal) {
+            (Commit::Durable, _) | (_, None) => {
                 txn.commit()?;
                 None
             }
-            (Commit::Replay, _) => {
+            (Commit::Replay, Some(_)) => {
                 txn.set_durability(redb::Durability::None)
                     .map_err(|e| Error::Storage(e.to_string()))?;
                 txn.commit()?;
                 None
             }
-            (Commit::Journaled, Some(journal)) => {
+            (Commit::Journaled | Commit::Deferred, Some(journal)) => {
                 txn.set_durability(redb::Durability::None)
                     .map_err(|e| Error::Storage(e.to_string()))?;
-                // The record first: once it is flushed the batch survives a crash, and only
-                // then may readers see it. After a failure from here on the record may or may
-                // not be on disk, so the memory can no longer tell what a reopen will find.
-                let appended = match record.filter(|r| !r.is_empty()) {
-                    Some(entries) => journal.append(&entries),
-                    None => Ok(()),
+                // A batch that stored nothing needs no record.
+                let record = record.filter(|r| !r.is_empty()).map(|record| Deferred {
+                    record,
+                    journal: journal.clone(),
+                    poison: self.poison.clone(),
+                });
+                // Journaled: the record first; once it is flushed the batch survives a
+                // crash, and only then may readers see it. After a failure from here on the
+                // record may or may not be on disk, so the memory can no longer tell what a
+                // reopen will find. Deferred: the caller flushes the record and shows the
+                // batch only then.
+                let flushed = match record {
+                    Some(d) if commit == Commit::Journaled => Deferred::flush(vec![d]),
+                    other => {
+                        deferred = other;
+                        Ok(())
+                    }
                 };
-                appended
+                flushed
                     .and_then(|()| txn.commit().map_err(Error::from))
                     .err()
             }
             (Commit::Checkpoint, Some(journal)) => {
+                let journal = journal.clone();
+                let mut journal = lock_journal(&journal)?;
                 let next = journal.generation() + 1;
                 txn.open_table(STATE)?
                     .insert(STATE_JOURNAL_GEN, next.to_le_bytes().as_slice())?;
@@ -487,7 +528,9 @@ impl Ledger {
                             // The header may still name the old generation, whose records the
                             // checkpoint holds; new records would not be replayed. Commit
                             // durably from now on: nothing is lost, and a reopen starts a new
-                            // journal.
+                            // journal. (Records still being flushed for earlier batches land
+                            // under either generation; what they hold is in the checkpoint.)
+                            drop(journal);
                             self.journal = None;
                         }
                         None
@@ -495,12 +538,13 @@ impl Ledger {
                 }
             }
         };
-        if let Some(e) = poisoning {
-            self.poisoned = Some(format!("the ledger's journal or commit failed ({e})"));
+        if let Some(e) = failure {
+            self.poison
+                .set(format!("the ledger's journal or commit failed ({e})"));
             return Err(e);
         }
         self.stale = false;
-        Ok((r, report))
+        Ok((r, report, deferred))
     }
 
     /// Attaches a journal (see [`crate::journal`]): replays the records a crash left in it,
@@ -524,9 +568,10 @@ impl Ledger {
             }
         };
         let (journal, records) = Journal::read(Box::new(file), generation)?;
+        self.journal = Some(Arc::new(Mutex::new(journal)));
         let mut stored = 0;
         for record in records {
-            let (n, _) = self.batch_as(Commit::Replay, |b| {
+            let (n, _, _) = self.batch_as(Commit::Replay, |b| {
                 let mut n = 0;
                 for bytes in &record {
                     match b.ingest(bytes)? {
@@ -548,11 +593,10 @@ impl Ledger {
             })?;
             stored += n;
         }
-        self.journal = Some(journal);
         if let Err(e) = self.checkpoint() {
             // Disk full, say. What the journal held is readable (committed without a flush,
             // and still in the journal); writing waits for a reopen that can checkpoint.
-            self.poisoned = Some(format!(
+            self.poison.set(format!(
                 "the checkpoint after replaying the journal failed ({e})"
             ));
         }
@@ -560,8 +604,8 @@ impl Ledger {
     }
 
     /// Why this ledger takes no more writes until it is reopened, if it does not.
-    pub fn write_blocked(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+    pub fn write_blocked(&self) -> Option<String> {
+        self.poison.get()
     }
 
     /// Commits everything durably to redb and starts the journal over (a no-op without one).
@@ -587,9 +631,78 @@ impl Ledger {
 impl Drop for Ledger {
     fn drop(&mut self) {
         // A clean close leaves nothing to replay. On failure the journal still holds it all.
-        if self.journal.as_ref().is_some_and(|j| j.records_len() > 0) {
+        let pending = self
+            .journal
+            .as_ref()
+            .is_some_and(|j| lock_journal(j).is_ok_and(|j| j.records_len() > 0));
+        if pending {
             let _ = self.checkpoint();
         }
+    }
+}
+
+fn lock_journal(j: &Mutex<Journal>) -> Result<MutexGuard<'_, Journal>> {
+    j.lock()
+        .map_err(|_| Error::Storage("the journal's lock was poisoned".into()))
+}
+
+/// Why a ledger stopped taking writes, shared with its [`Deferred`] records.
+#[derive(Clone, Debug, Default)]
+struct Poison(Arc<Mutex<Option<String>>>);
+
+impl Poison {
+    fn get(&self) -> Option<String> {
+        let why = match self.0.lock() {
+            Ok(g) => g.clone(),
+            Err(_) => Some("a thread panicked while writing the ledger".into()),
+        };
+        why.map(|w| format!("{w}; nothing more is written until the ledger is reopened"))
+    }
+
+    /// Records the first reason.
+    fn set(&self, why: String) {
+        if let Ok(mut g) = self.0.lock()
+            && g.is_none()
+        {
+            *g = Some(why);
+        }
+    }
+}
+
+/// The journal record of a batch committed by [`Ledger::batch_deferred`]: the batch is durable,
+/// and may be shown, once [`Deferred::flush`] has written it.
+#[must_use = "the batch is not durable until its record is flushed"]
+pub struct Deferred {
+    record: Vec<Vec<u8>>,
+    journal: Arc<Mutex<Journal>>,
+    poison: Poison,
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Deferred({} entries)", self.record.len())
+    }
+}
+
+impl Deferred {
+    /// Writes the records of `batches` (one ledger's, in the order its batches ran) with one
+    /// write and one flush. After a failure the ledger takes no more writes until reopened:
+    /// the records may or may not be on disk.
+    pub fn flush(batches: Vec<Deferred>) -> Result<()> {
+        let Some(first) = batches.first() else {
+            return Ok(());
+        };
+        if let Some(why) = first.poison.get() {
+            return Err(Error::Storage(why));
+        }
+        let records: Vec<&[Vec<u8>]> = batches.iter().map(|d| d.record.as_slice()).collect();
+        let written = lock_journal(&first.journal).and_then(|mut j| j.append(&records));
+        if let Err(e) = &written {
+            first
+                .poison
+                .set(format!("writing the ledger's journal failed ({e})"));
+        }
+        written
     }
 }
 

@@ -27,7 +27,9 @@ pub use code::{Code, DropReason, Outcome};
 pub use error::{Error, Invalid, Result};
 pub use journal::JournalFile;
 pub use keys::{EntryHash, MemberKey, PactId, Signer};
-pub use ledger::{AppendResult, Batch, CommitReport, Event, Ingested, Ledger, PactParams};
+pub use ledger::{
+    AppendResult, Batch, CommitReport, Deferred, Event, Ingested, Ledger, PactParams,
+};
 pub use openpact_proto::wire::v1 as wire;
 pub use view::read::ViewReader;
 pub use writer::{EventSink, Writer, WriterConfig};

@@ -1,23 +1,29 @@
 //! The writer: one thread per pact that owns the ledger's write transaction.
 //!
 //! Callers send appends and ingests over a channel; the thread drains whatever is waiting into
-//! one batch (group commit: one transaction, one fsync for many writes), commits, and only then
-//! answers each caller, so an answer means the entry is durable. When this peer is the indexer
-//! and unconfirmed entries are waiting, it writes a small null entry after a debounce: an anchor
-//! that confirms them.
+//! one batch (group commit: one transaction for many writes) and commits it. With a journal
+//! attached, the commit does not wait for the disk: a second thread, the flusher, writes the
+//! journal records of every batch committed since its last flush with one write and one
+//! `fdatasync`, and only then shows the batches to readers (it publishes the snapshot the
+//! writer took after the last of them), hands their events to the sink, and answers their
+//! callers. So an answer still means the entry is durable, and the writer works on the next
+//! batch while the disk flushes the last one. When this peer is the indexer and unconfirmed
+//! entries are waiting, the writer adds a small null entry after a debounce: an anchor that
+//! confirms them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase};
+use redb::{ReadTransaction, ReadableDatabase};
 
 use crate::clock::Clock;
 use crate::entry::VerifiedEntry;
 use crate::error::{Error, Result};
 use crate::keys::{PactId, Signer};
-use crate::ledger::{AppendResult, Event, Ingested, Ledger};
+use crate::ledger::{AppendResult, Deferred, Event, Ingested, Ledger};
 use crate::view::read::ViewReader;
 use crate::wire;
 
@@ -30,7 +36,8 @@ pub struct WriterConfig {
     /// (`None`: never anchor on its own).
     pub anchor_debounce: Option<Duration>,
     /// Longest wait, after the first command of a batch, for as many commands as the last
-    /// batch held (zero: never wait).
+    /// batch held, when no batch is being flushed (zero: never wait). While one is, the writer
+    /// takes what is there, so its work overlaps the flush.
     pub gather: Duration,
 }
 
@@ -44,8 +51,8 @@ impl Default for WriterConfig {
     }
 }
 
-/// Receives each committed batch's events (possibly none), on the writer thread, in commit order,
-/// before the batch's callers hear their answers.
+/// Receives each durable batch's events (possibly none), on the flusher thread, in commit order,
+/// once readers can see the batch and before its callers hear their answers.
 pub type EventSink = Box<dyn FnMut(&[Event]) + Send>;
 
 enum Cmd {
@@ -64,7 +71,8 @@ enum Cmd {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Cmd>,
-    db: Arc<Database>,
+    /// The snapshot readers get: the state after the last durable batch.
+    published: Published,
     pact: PactId,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -85,24 +93,36 @@ impl Writer {
         events: EventSink,
     ) -> Result<Writer> {
         let (tx, rx) = mpsc::channel();
-        let db = ledger.database().clone();
         let pact = ledger.pact_id();
-        let name = format!("openpact-writer-{}", &pact.to_hex()[..8]);
-        let mut worker = Worker {
+        let published: Published = Arc::new(RwLock::new(Arc::new(ledger.database().begin_read()?)));
+        let short = &pact.to_hex()[..8];
+        let (flush_tx, flush_rx) = mpsc::channel();
+        let flushing = Arc::new(AtomicUsize::new(0));
+        let flusher = {
+            let published = published.clone();
+            let flushing = flushing.clone();
+            std::thread::Builder::new()
+                .name(format!("openpact-flush-{short}"))
+                .spawn(move || flush(flush_rx, events, published, &flushing))
+                .map_err(|e| Error::Io(format!("cannot start the flusher thread: {e}")))?
+        };
+        let worker = Worker {
             ledger,
             signer,
             clock,
             config,
-            events,
             rx,
+            flush: flush_tx,
+            flusher,
+            flushing,
         };
         let thread = std::thread::Builder::new()
-            .name(name)
+            .name(format!("openpact-writer-{short}"))
             .spawn(move || worker.run())
             .map_err(|e| Error::Io(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             tx,
-            db,
+            published,
             pact,
             thread: Arc::new(Mutex::new(Some(thread))),
         })
@@ -168,9 +188,15 @@ impl Writer {
         rx
     }
 
-    /// A consistent snapshot of the view. Never waits for the writer.
+    /// A consistent snapshot of the view: the state after the last durable batch. Never waits
+    /// for the writer.
     pub fn reader(&self) -> Result<ViewReader> {
-        Ok(ViewReader::new(self.db.begin_read()?, self.pact))
+        let txn = self
+            .published
+            .read()
+            .map_err(|_| Error::Storage("the writer's snapshot lock was poisoned".into()))?
+            .clone();
+        Ok(ViewReader::shared(txn, self.pact))
     }
 
     /// Stops the writer after the commands already sent, and waits for it.
@@ -183,13 +209,107 @@ impl Writer {
     }
 }
 
+type Published = Arc<RwLock<Arc<ReadTransaction>>>;
+
 struct Worker {
     ledger: Ledger,
     signer: Signer,
     clock: Arc<dyn Clock>,
     config: WriterConfig,
-    events: EventSink,
     rx: mpsc::Receiver<Cmd>,
+    /// Committed batches, to the flusher.
+    flush: mpsc::Sender<Committed>,
+    flusher: JoinHandle<()>,
+    /// Batches sent to the flusher and not answered yet.
+    flushing: Arc<AtomicUsize>,
+}
+
+/// A batch the writer committed, for the flusher to make durable, show and answer.
+struct Committed {
+    /// Its journal record (none without a journal, or when it stored nothing).
+    deferred: Option<Deferred>,
+    /// The state after it (none when it failed).
+    snapshot: Option<Arc<ReadTransaction>>,
+    events: Vec<Event>,
+    answers: Vec<Answer>,
+}
+
+/// A caller and its answer.
+enum Answer {
+    Append(oneshot::Sender<Result<AppendResult>>, Result<AppendResult>),
+    Ingest(
+        oneshot::Sender<Result<Vec<Ingested>>>,
+        Result<Vec<Ingested>>,
+    ),
+}
+
+impl Answer {
+    /// Sends the answer, or `failed` in place of a success (its batch is not durable).
+    fn send(self, failed: Option<&str>) {
+        let err = |m: &str| Error::Storage(m.to_string());
+        match self {
+            Answer::Append(tx, r) => {
+                let _ = tx.send(match failed {
+                    Some(m) if r.is_ok() => Err(err(m)),
+                    _ => r,
+                });
+            }
+            Answer::Ingest(tx, r) => {
+                let _ = tx.send(match failed {
+                    Some(m) if r.is_ok() => Err(err(m)),
+                    _ => r,
+                });
+            }
+        }
+    }
+}
+
+/// The flusher thread: takes every committed batch waiting, writes their journal records with
+/// one write and one flush, then publishes the newest snapshot, hands the events to the sink and
+/// answers the callers, batch by batch in commit order. Ends when the writer does.
+fn flush(
+    rx: mpsc::Receiver<Committed>,
+    mut events: EventSink,
+    published: Published,
+    flushing: &AtomicUsize,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let n = group.len();
+        let records: Vec<Deferred> = group.iter_mut().filter_map(|c| c.deferred.take()).collect();
+        match Deferred::flush(records) {
+            Ok(()) => {
+                if let Some(s) = group.iter().rev().find_map(|c| c.snapshot.clone())
+                    && let Ok(mut p) = published.write()
+                {
+                    *p = s;
+                }
+                for c in group {
+                    // The sink hears of a batch before any caller does: whoever learns of an
+                    // acknowledged write can already find its events (and caches keyed by
+                    // commits already know they are stale).
+                    events(&c.events);
+                    for a in c.answers {
+                        a.send(None);
+                    }
+                }
+            }
+            Err(e) => {
+                // Not durable, or not known to be: every caller of these batches hears so,
+                // and the ledger takes no more writes until it is reopened.
+                let msg = e.to_string();
+                for c in group {
+                    for a in c.answers {
+                        a.send(Some(&msg));
+                    }
+                }
+            }
+        }
+        flushing.fetch_sub(n, Ordering::AcqRel);
+    }
 }
 
 /// What a batch does for one command, and where its answer goes.
@@ -215,7 +335,22 @@ enum Done {
 }
 
 impl Worker {
-    fn run(&mut self) {
+    fn run(mut self) {
+        self.serve();
+        // Every committed batch is flushed and answered before the ledger closes (its
+        // checkpoint) and before `shutdown` returns.
+        let Worker {
+            ledger,
+            flush,
+            flusher,
+            ..
+        } = self;
+        drop(flush);
+        let _ = flusher.join();
+        drop(ledger);
+    }
+
+    fn serve(&mut self) {
         let mut anchor_at: Option<Instant> = None;
         let mut last_batch = 0;
         loop {
@@ -242,16 +377,22 @@ impl Worker {
                 Some(c) => cmds.push(c),
                 None => {}
             }
-            // Take what is waiting; then, while fewer commands arrived than the last batch held,
-            // give the callers that batch answered a moment to send their next ones, so steady
-            // concurrent writers share one commit instead of alternating between two.
+            // Take what is waiting; then, while fewer commands arrived than the last batch held
+            // and no batch is being flushed, give the callers that batch answered a moment to
+            // send their next ones, so steady concurrent writers share one commit instead of
+            // alternating between two.
             let gather_until = Instant::now() + self.config.gather;
             while !stop && cmds.len() < self.config.max_batch {
                 let next = match self.rx.try_recv() {
                     Ok(c) => Ok(c),
-                    Err(_) if !cmds.is_empty() && cmds.len() < last_batch => self
-                        .rx
-                        .recv_timeout(gather_until.saturating_duration_since(Instant::now())),
+                    Err(_)
+                        if !cmds.is_empty()
+                            && cmds.len() < last_batch
+                            && self.flushing.load(Ordering::Acquire) == 0 =>
+                    {
+                        self.rx
+                            .recv_timeout(gather_until.saturating_duration_since(Instant::now()))
+                    }
                     Err(_) => break,
                 };
                 match next {
@@ -300,7 +441,7 @@ impl Worker {
         }
         let signer = &self.signer;
         let clock = &self.clock;
-        let result = self.ledger.batch(|b| {
+        let result = self.ledger.batch_deferred(|b| {
             let mut done = Vec::with_capacity(work.len());
             for w in work {
                 match w {
@@ -331,51 +472,61 @@ impl Worker {
             }
             Ok(done)
         });
-        match result {
-            Ok((done, report)) => {
-                // The sink hears of the commit before any caller does: whoever learns of an
-                // acknowledged write can already find its events (and caches keyed by commits
-                // already know they are stale).
-                (self.events)(&report.events);
-                for (reply, d) in replies.into_iter().zip(done) {
-                    match (reply, d) {
+        let committed = match result {
+            Ok((done, report, deferred)) => {
+                let mut appended: std::collections::HashMap<_, _> =
+                    report.appended.into_iter().map(|a| (a.hash, a)).collect();
+                let answers = replies
+                    .into_iter()
+                    .zip(done)
+                    .map(|(reply, d)| match (reply, d) {
                         (Reply::Append(tx), Done::Append(r)) => {
                             let r = r.and_then(|h| {
-                                report
-                                    .appended
-                                    .iter()
-                                    .find(|a| a.hash == h)
-                                    .cloned()
+                                appended
+                                    .remove(&h)
                                     .ok_or_else(|| Error::Corrupt("append result missing".into()))
                             });
-                            let _ = tx.send(r);
+                            Answer::Append(tx, r)
                         }
-                        (Reply::Ingest(tx), Done::Ingest(out)) => {
-                            let _ = tx.send(Ok(out));
-                        }
+                        (Reply::Ingest(tx), Done::Ingest(out)) => Answer::Ingest(tx, Ok(out)),
                         (Reply::Append(tx), Done::Ingest(_)) => {
-                            let _ = tx.send(Err(Error::Corrupt("writer reply mismatch".into())));
+                            Answer::Append(tx, Err(Error::Corrupt("writer reply mismatch".into())))
                         }
                         (Reply::Ingest(tx), Done::Append(_)) => {
-                            let _ = tx.send(Err(Error::Corrupt("writer reply mismatch".into())));
+                            Answer::Ingest(tx, Err(Error::Corrupt("writer reply mismatch".into())))
                         }
-                    }
+                    })
+                    .collect();
+                Committed {
+                    deferred,
+                    // The state after this batch, for readers once it is durable. Should a
+                    // snapshot fail, readers keep an older one until the next batch's.
+                    snapshot: self.ledger.database().begin_read().ok().map(Arc::new),
+                    events: report.events,
+                    answers,
                 }
             }
             Err(e) => {
-                // The batch failed as a whole and nothing of it was kept; every caller hears why.
+                // The batch failed as a whole and nothing of it was kept; every caller hears
+                // why (after the batches before it, in order).
                 let msg = e.to_string();
-                for reply in replies {
-                    match reply {
-                        Reply::Append(tx) => {
-                            let _ = tx.send(Err(Error::Storage(msg.clone())));
-                        }
-                        Reply::Ingest(tx) => {
-                            let _ = tx.send(Err(Error::Storage(msg.clone())));
-                        }
-                    }
+                let answers = replies
+                    .into_iter()
+                    .map(|reply| match reply {
+                        Reply::Append(tx) => Answer::Append(tx, Err(Error::Storage(msg.clone()))),
+                        Reply::Ingest(tx) => Answer::Ingest(tx, Err(Error::Storage(msg.clone()))),
+                    })
+                    .collect();
+                Committed {
+                    deferred: None,
+                    snapshot: None,
+                    events: Vec::new(),
+                    answers,
                 }
             }
-        }
+        };
+        // Should the flusher be gone, the callers hear that the writer stopped.
+        self.flushing.fetch_add(1, Ordering::AcqRel);
+        let _ = self.flush.send(committed);
     }
 }

@@ -227,7 +227,7 @@ pub struct ChangesPage {
 
 /// A read-only snapshot of one pact's ledger and view.
 pub struct ViewReader {
-    txn: ReadTransaction,
+    txn: std::sync::Arc<ReadTransaction>,
     pact: PactId,
     /// The entry tables, opened on first use: a reader answering many point reads (the event
     /// pump reads one entry per event) opens them once.
@@ -237,6 +237,12 @@ pub struct ViewReader {
 impl ViewReader {
     /// A reader over `txn`, a read transaction of `pact`'s database.
     pub fn new(txn: ReadTransaction, pact: PactId) -> Self {
+        ViewReader::shared(std::sync::Arc::new(txn), pact)
+    }
+
+    /// A reader over a read transaction shared with other readers (a snapshot the writer
+    /// published).
+    pub fn shared(txn: std::sync::Arc<ReadTransaction>, pact: PactId) -> Self {
         ViewReader {
             txn,
             pact,
