@@ -41,7 +41,7 @@ const GROW: u64 = 64 << 10;
 const MAX_RECORD: u64 = 1 << 30;
 
 /// The default size past which a batch checkpoints redb and the journal starts over.
-pub const DEFAULT_LIMIT: u64 = 4 << 20;
+pub const DEFAULT_LIMIT: u64 = 1 << 20;
 
 /// An open journal, positioned after its last record.
 pub(crate) struct Journal {

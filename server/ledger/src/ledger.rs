@@ -515,22 +515,25 @@ impl Ledger {
             }
             (Commit::Checkpoint, Some(journal)) => {
                 let journal = journal.clone();
-                let mut journal = lock_journal(&journal)?;
-                let next = journal.generation() + 1;
+                let next = lock_journal(&journal)?.generation() + 1;
                 txn.open_table(STATE)?
                     .insert(STATE_JOURNAL_GEN, next.to_le_bytes().as_slice())?;
+                // The journal is not locked during the durable commit: records of batches
+                // before this one may still be flushing, under the old generation (their
+                // callers wait for that, not for this commit). The checkpoint holds them too.
                 // Whether a failed durable commit reached the disk is unknown, and with it
                 // which generation the journal must write under.
                 match txn.commit() {
                     Err(e) => Some(e.into()),
                     Ok(()) => {
-                        if journal.reset(next).is_err() {
+                        if lock_journal(&journal)
+                            .and_then(|mut j| j.reset(next))
+                            .is_err()
+                        {
                             // The header may still name the old generation, whose records the
                             // checkpoint holds; new records would not be replayed. Commit
                             // durably from now on: nothing is lost, and a reopen starts a new
-                            // journal. (Records still being flushed for earlier batches land
-                            // under either generation; what they hold is in the checkpoint.)
-                            drop(journal);
+                            // journal.
                             self.journal = None;
                         }
                         None
@@ -617,7 +620,7 @@ impl Ledger {
         Ok(())
     }
 
-    /// Sets the journal size past which a batch checkpoints (default 4 MiB).
+    /// Sets the journal size past which a batch checkpoints (default 1 MiB).
     pub fn set_journal_limit(&mut self, bytes: u64) {
         self.journal_limit = bytes;
     }
@@ -625,6 +628,14 @@ impl Ledger {
     /// Whether a journal is attached (and working).
     pub fn journaled(&self) -> bool {
         self.journal.is_some()
+    }
+
+    /// Bytes of journal records not yet checkpointed (0 without a journal).
+    pub fn journal_len(&self) -> u64 {
+        self.journal
+            .as_ref()
+            .and_then(|j| lock_journal(j).ok().map(|j| j.records_len()))
+            .unwrap_or(0)
     }
 }
 

@@ -35,6 +35,9 @@ pub struct WriterConfig {
     /// When this peer is the indexer: how long to wait before anchoring unconfirmed entries
     /// (`None`: never anchor on its own).
     pub anchor_debounce: Option<Duration>,
+    /// With a journal: after this long without commands, checkpoint what the journal holds
+    /// (`None`: only when it passes its limit, and at close).
+    pub idle_checkpoint: Option<Duration>,
     /// Longest wait, after the first command of a batch, for as many commands as the last
     /// batch held, when no batch is being flushed (zero: never wait). While one is, the writer
     /// takes what is there, so its work overlaps the flush.
@@ -47,6 +50,7 @@ impl Default for WriterConfig {
             max_batch: 512,
             anchor_debounce: Some(Duration::from_millis(200)),
             gather: Duration::from_micros(300),
+            idle_checkpoint: Some(Duration::from_millis(100)),
         }
     }
 }
@@ -354,7 +358,18 @@ impl Worker {
         let mut anchor_at: Option<Instant> = None;
         let mut last_batch = 0;
         loop {
-            let first = match anchor_at {
+            // With journal records waiting, an idle spell checkpoints them (cheaply, and
+            // while nobody waits), so a load that pauses rarely meets a checkpoint mid-burst.
+            let idle_at = self
+                .config
+                .idle_checkpoint
+                .filter(|_| self.ledger.journal_len() > 0)
+                .map(|d| Instant::now() + d);
+            let wake_at = match (anchor_at, idle_at) {
+                (Some(a), Some(i)) => Some(a.min(i)),
+                (a, i) => a.or(i),
+            };
+            let first = match wake_at {
                 None => match self.rx.recv() {
                     Ok(c) => Some(c),
                     Err(_) => return,
@@ -400,6 +415,15 @@ impl Worker {
                     Ok(c) => cmds.push(c),
                     Err(_) => break,
                 }
+            }
+            if cmds.is_empty()
+                && !stop
+                && idle_at.is_some_and(|at| Instant::now() >= at)
+                && anchor_at.is_none_or(|at| Instant::now() < at)
+            {
+                // A failure stops writes (the next batch says why); reopening recovers.
+                let _ = self.ledger.checkpoint();
+                continue;
             }
             last_batch = cmds.len();
             let anchor_due = anchor_at.is_some_and(|at| Instant::now() >= at);

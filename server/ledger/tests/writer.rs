@@ -275,7 +275,11 @@ fn writer_on_disk(
         ledger,
         creator.clone(),
         Arc::new(SystemClock),
-        WriterConfig::default(),
+        WriterConfig {
+            // The crashes below must find records in the journal.
+            idle_checkpoint: None,
+            ..WriterConfig::default()
+        },
         Box::new(move |events: &[Event]| {
             let mut seen = seen.lock().expect("lock");
             for e in events {
@@ -398,5 +402,48 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
                 "budget {budget}: acknowledged entry {h} lost"
             );
         }
+    }
+}
+
+#[test]
+fn an_idle_writer_checkpoints_its_journal() {
+    let creator = Signer::from_seed([1; 32]);
+    let disk = crash::Disk::new(Some(1 << 20));
+    let mut ledger = Ledger::create(
+        disk.database(),
+        &creator,
+        PactParams::named("p"),
+        1,
+        [0; 32],
+    )
+    .expect("create");
+    disk.attach(&mut ledger).expect("attach the journal");
+    let writer = Writer::spawn(
+        ledger,
+        creator,
+        Arc::new(SystemClock),
+        WriterConfig {
+            idle_checkpoint: Some(Duration::from_millis(20)),
+            anchor_debounce: None,
+            ..WriterConfig::default()
+        },
+        Box::new(|_| {}),
+    )
+    .expect("spawn");
+    let acked: Vec<_> = (0..50)
+        .map(|i| writer.append(knowledge(i)).expect("append").hash)
+        .collect();
+    let syncs = disk.syncs();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(disk.syncs() > syncs, "the idle writer checkpointed");
+    // Killed now, the disk already holds everything in redb: nothing is left to replay.
+    disk.crash_now();
+    writer.shutdown();
+    let reopened = crash::Disk::from_image(disk.after_kill());
+    let l = reopened.open().expect("reopen");
+    assert_eq!(reopened.replayed(), 0, "the journal was empty");
+    let reader = l.reader().expect("reader");
+    for h in &acked {
+        assert!(reader.raw_entry(h).expect("read").is_some());
     }
 }
