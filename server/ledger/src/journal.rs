@@ -331,8 +331,12 @@ mod tests {
         let mem = Mem::default();
         let mut j = fresh(&mem, 7);
         j.append(&[&entries(1, 3)])?;
-        j.append(&[&entries(2, 1)])?;
-        assert_eq!(read(&mem, 7), vec![entries(1, 3), entries(2, 1)]);
+        // Two batches flushed together: one write, two records.
+        j.append(&[&entries(2, 1), &entries(3, 2)])?;
+        assert_eq!(
+            read(&mem, 7),
+            vec![entries(1, 3), entries(2, 1), entries(3, 2)]
+        );
         // A checkpoint took generation 8: the old records are in it, and are not replayed.
         assert!(read(&mem, 8).is_empty());
         Ok(())

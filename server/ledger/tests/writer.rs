@@ -255,11 +255,13 @@ fn the_indexer_anchors_member_entries_after_the_debounce() {
 #[path = "sim/crash.rs"]
 mod crash;
 
-/// A pact on a simulated disk, with a journal of `limit` bytes, and its writer. The sink
-/// records every entry an `Applied` event announced.
+/// A pact on a simulated disk, with a journal of `limit` bytes, and its writer (with `config`,
+/// or one that never checkpoints on its own when idle). The sink records every entry an
+/// `Applied` event announced.
 fn writer_on_disk(
     limit: u64,
     creator: &Signer,
+    config: Option<WriterConfig>,
 ) -> (
     crash::Disk,
     Writer,
@@ -275,11 +277,11 @@ fn writer_on_disk(
         ledger,
         creator.clone(),
         Arc::new(SystemClock),
-        WriterConfig {
-            // The crashes below must find records in the journal.
+        // The crashes in these tests must find records in the journal.
+        config.unwrap_or(WriterConfig {
             idle_checkpoint: None,
             ..WriterConfig::default()
-        },
+        }),
         Box::new(move |events: &[Event]| {
             let mut seen = seen.lock().expect("lock");
             for e in events {
@@ -342,7 +344,7 @@ fn acknowledged_appends_survive_power_loss_with_the_journal() {
     let creator = Signer::from_seed([1; 32]);
     // 0: a checkpoint at every batch; 4 KiB: every few; 1 MiB: none in this run.
     for (seed, limit) in [(1u64, 0u64), (2, 4 << 10), (3, 1 << 20), (4, 1 << 20)] {
-        let (disk, writer, announced) = writer_on_disk(limit, &creator);
+        let (disk, writer, announced) = writer_on_disk(limit, &creator, None);
         let acked = append_until_failure(&writer, 40, &announced);
         assert_eq!(acked.len(), 8 * 40);
         // The power goes: nothing more reaches the disk, not even the checkpoint at close.
@@ -354,14 +356,19 @@ fn acknowledged_appends_survive_power_loss_with_the_journal() {
         } else {
             disk.after_kill()
         };
-        let reopened = crash::Disk::from_image(image).open().expect("reopen");
-        let reader = reopened.reader().expect("reader");
-        for h in &acked {
-            assert!(
-                reader.raw_entry(h).expect("read").is_some(),
-                "limit {limit}: acknowledged entry {h} lost"
-            );
-        }
+        all_there(image, &acked, &format!("limit {limit}"));
+    }
+}
+
+/// The ledger reopened from `image` (replaying its journal) holds every entry of `acked`.
+fn all_there(image: crash::Image, acked: &[openpact_ledger::EntryHash], case: &str) {
+    let reopened = crash::Disk::from_image(image).open().expect("reopen");
+    let reader = reopened.reader().expect("reader");
+    for h in acked {
+        assert!(
+            reader.raw_entry(h).expect("read").is_some(),
+            "{case}: acknowledged entry {h} lost"
+        );
     }
 }
 
@@ -380,7 +387,7 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
         (10, 45, 8 << 10),
         (11, 90, 8 << 10),
     ] {
-        let (disk, writer, announced) = writer_on_disk(limit, &creator);
+        let (disk, writer, announced) = writer_on_disk(limit, &creator, None);
         // The machine goes down after `budget` more writes, resizes or flushes.
         disk.fail_after(budget);
         let acked = append_until_failure(&writer, 60, &announced);
@@ -394,42 +401,19 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
         writer.shutdown();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let image = disk.after_power_loss(&mut rng);
-        let reopened = crash::Disk::from_image(image).open().expect("reopen");
-        let reader = reopened.reader().expect("reader");
-        for h in &acked {
-            assert!(
-                reader.raw_entry(h).expect("read").is_some(),
-                "budget {budget}: acknowledged entry {h} lost"
-            );
-        }
+        all_there(image, &acked, &format!("budget {budget}"));
     }
 }
 
 #[test]
 fn an_idle_writer_checkpoints_its_journal() {
     let creator = Signer::from_seed([1; 32]);
-    let disk = crash::Disk::new(Some(1 << 20));
-    let mut ledger = Ledger::create(
-        disk.database(),
-        &creator,
-        PactParams::named("p"),
-        1,
-        [0; 32],
-    )
-    .expect("create");
-    disk.attach(&mut ledger).expect("attach the journal");
-    let writer = Writer::spawn(
-        ledger,
-        creator,
-        Arc::new(SystemClock),
-        WriterConfig {
-            idle_checkpoint: Some(Duration::from_millis(20)),
-            anchor_debounce: None,
-            ..WriterConfig::default()
-        },
-        Box::new(|_| {}),
-    )
-    .expect("spawn");
+    let config = WriterConfig {
+        idle_checkpoint: Some(Duration::from_millis(20)),
+        anchor_debounce: None,
+        ..WriterConfig::default()
+    };
+    let (disk, writer, _) = writer_on_disk(1 << 20, &creator, Some(config));
     let acked: Vec<_> = (0..50)
         .map(|i| writer.append(knowledge(i)).expect("append").hash)
         .collect();
@@ -439,11 +423,9 @@ fn an_idle_writer_checkpoints_its_journal() {
     // Killed now, the disk already holds everything in redb: nothing is left to replay.
     disk.crash_now();
     writer.shutdown();
-    let reopened = crash::Disk::from_image(disk.after_kill());
-    let l = reopened.open().expect("reopen");
-    assert_eq!(reopened.replayed(), 0, "the journal was empty");
-    let reader = l.reader().expect("reader");
-    for h in &acked {
-        assert!(reader.raw_entry(h).expect("read").is_some());
-    }
+    let image = disk.after_kill();
+    let replay = crash::Disk::from_image(image.clone());
+    replay.open().expect("reopen");
+    assert_eq!(replay.replayed(), 0, "the journal was empty");
+    all_there(image, &acked, "idle");
 }
