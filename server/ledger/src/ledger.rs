@@ -478,13 +478,13 @@ impl Ledger {
         };
         let mut deferred = None;
         let failure = match (commit, &self.journal) {
-            (Commit::Durable, _) | (_, None) => {
+            (Commit::Replay, _) => {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
                 txn.commit()?;
                 None
             }
-            (Commit::Replay, Some(_)) => {
-                txn.set_durability(redb::Durability::None)
-                    .map_err(|e| Error::Storage(e.to_string()))?;
+            (Commit::Durable, _) | (_, None) => {
                 txn.commit()?;
                 None
             }
@@ -571,7 +571,8 @@ impl Ledger {
             }
         };
         let (journal, records) = Journal::read(Box::new(file), generation)?;
-        self.journal = Some(Arc::new(Mutex::new(journal)));
+        // The journal is attached only after the replay: should the replay fail, closing the
+        // ledger must not checkpoint (that would mark the records not yet replayed as done).
         let mut stored = 0;
         for record in records {
             let (n, _, _) = self.batch_as(Commit::Replay, |b| {
@@ -596,6 +597,7 @@ impl Ledger {
             })?;
             stored += n;
         }
+        self.journal = Some(Arc::new(Mutex::new(journal)));
         if let Err(e) = self.checkpoint() {
             // Disk full, say. What the journal held is readable (committed without a flush,
             // and still in the journal); writing waits for a reopen that can checkpoint.

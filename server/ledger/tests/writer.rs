@@ -429,3 +429,40 @@ fn an_idle_writer_checkpoints_its_journal() {
     assert_eq!(replay.replayed(), 0, "the journal was empty");
     all_there(image, &acked, "idle");
 }
+
+#[test]
+fn a_replay_that_fails_leaves_the_journal_to_the_next_open() {
+    // Two pacts, each with an entry in its journal only (the machine then lost power).
+    let image = |seed: u8| {
+        let signer = Signer::from_seed([seed; 32]);
+        let disk = crash::Disk::new(Some(1 << 20));
+        let mut l = Ledger::create(
+            disk.database(),
+            &signer,
+            PactParams::named("p"),
+            1,
+            [seed; 32],
+        )
+        .expect("create");
+        disk.attach(&mut l).expect("attach");
+        l.batch(|b| b.append(&signer, knowledge(1), 2))
+            .expect("append");
+        disk.crash_now();
+        drop(l);
+        disk.after_kill()
+    };
+    let (a, b) = (image(1), image(2));
+    // Pact A's ledger with pact B's journal (same generation): B's entry is foreign to A, so
+    // the replay fails and the ledger does not open.
+    let mixed = crash::Disk::from_image(a.with_journal_of(&b));
+    assert!(
+        mixed.open().is_err(),
+        "a foreign journal entry fails the open"
+    );
+    // The failed open did not checkpoint: the records are still there to refuse, not skipped.
+    let again = crash::Disk::from_image(mixed.volatile());
+    match again.open() {
+        Err(e) => assert!(e.to_string().contains("journal"), "{e}"),
+        Ok(_) => panic!("a failed replay marked the journal's records as done"),
+    }
+}

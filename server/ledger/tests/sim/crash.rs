@@ -78,6 +78,14 @@ pub struct Image {
     journal_limit: Option<u64>,
 }
 
+impl Image {
+    /// This image with `other`'s journal in place of its own.
+    pub fn with_journal_of(mut self, other: &Image) -> Image {
+        self.files[JOURNAL] = other.files[JOURNAL].clone();
+        self
+    }
+}
+
 fn apply(image: &mut Vec<u8>, op: &Pending) {
     match op {
         Pending::SetLen(len) => image.resize(*len as usize, 0),
