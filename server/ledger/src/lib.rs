@@ -9,7 +9,8 @@
 //!
 //! The crate is sans-IO in the quinn-proto sense: no tokio, no network. [`Ledger`] takes entries
 //! and time as inputs; [`Writer`] is a thin thread that owns a ledger's write transaction and
-//! batches concurrent appends into one durable commit.
+//! batches concurrent appends into one commit, with a second thread that makes the commits
+//! durable through the ledger's journal ([`journal`]) before anyone sees them.
 
 pub mod clock;
 pub mod code;
