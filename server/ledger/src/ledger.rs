@@ -237,9 +237,7 @@ pub struct Ledger {
 enum Commit {
     /// A durable redb commit (no journal).
     Durable,
-    /// A journal record, then a redb commit without a flush.
-    Journaled,
-    /// A redb commit without a flush, its record left to the caller.
+    /// A redb commit without a flush, its journal record left to the caller to flush.
     Deferred,
     /// A durable redb commit that also moves the journal to the next generation.
     Checkpoint,
@@ -407,8 +405,9 @@ impl Ledger {
         &mut self,
         f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
     ) -> Result<(R, CommitReport)> {
-        let commit = self.next_commit(Commit::Journaled)?;
-        let (r, report, deferred) = self.batch_as(commit, f)?;
+        // The record is flushed before this returns; nobody sees the batch in between (the
+        // ledger is borrowed, and the writer hands readers snapshots it took at flushes).
+        let (r, report, deferred) = self.batch_deferred(f)?;
         if let Some(d) = deferred {
             Deferred::flush(vec![d])?;
         }
@@ -427,18 +426,12 @@ impl Ledger {
         &mut self,
         f: impl FnOnce(&mut Batch<'_, '_>) -> Result<R>,
     ) -> Result<(R, CommitReport, Option<Deferred>)> {
-        let commit = self.next_commit(Commit::Deferred)?;
-        self.batch_as(commit, f)
-    }
-
-    /// How the next batch commits: `journaled` (or a checkpoint once the journal is past its
-    /// limit) with a journal, durably without one.
-    fn next_commit(&self, journaled: Commit) -> Result<Commit> {
-        Ok(match &self.journal {
+        let commit = match &self.journal {
             None => Commit::Durable,
             Some(j) if lock_journal(j)?.records_len() >= self.journal_limit => Commit::Checkpoint,
-            Some(_) => journaled,
-        })
+            Some(_) => Commit::Deferred,
+        };
+        self.batch_as(commit, f)
     }
 
     fn batch_as<R>(
@@ -470,7 +463,7 @@ impl Ledger {
                 sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
                 verifier: crate::entry::Verifier::default(),
-                record: matches!(commit, Commit::Journaled | Commit::Deferred).then(Vec::new),
+                record: (commit == Commit::Deferred).then(Vec::new),
             };
             let r = f(&mut b)?;
             let (report, record) = b.finish()?;
@@ -488,30 +481,18 @@ impl Ledger {
                 txn.commit()?;
                 None
             }
-            (Commit::Journaled | Commit::Deferred, Some(journal)) => {
+            (Commit::Deferred, Some(journal)) => {
                 txn.set_durability(redb::Durability::None)
                     .map_err(|e| Error::Storage(e.to_string()))?;
-                // A batch that stored nothing needs no record.
-                let record = record.filter(|r| !r.is_empty()).map(|record| Deferred {
+                // The caller flushes the record and shows the batch only then. A batch that
+                // stored nothing needs no record. After a failed commit the memory can no
+                // longer tell what a reopen will find.
+                deferred = record.filter(|r| !r.is_empty()).map(|record| Deferred {
                     record,
                     journal: journal.clone(),
                     poison: self.poison.clone(),
                 });
-                // Journaled: the record first; once it is flushed the batch survives a
-                // crash, and only then may readers see it. After a failure from here on the
-                // record may or may not be on disk, so the memory can no longer tell what a
-                // reopen will find. Deferred: the caller flushes the record and shows the
-                // batch only then.
-                let flushed = match record {
-                    Some(d) if commit == Commit::Journaled => Deferred::flush(vec![d]),
-                    other => {
-                        deferred = other;
-                        Ok(())
-                    }
-                };
-                flushed
-                    .and_then(|()| txn.commit().map_err(Error::from))
-                    .err()
+                txn.commit().err().map(Error::from)
             }
             (Commit::Checkpoint, Some(journal)) => {
                 let journal = journal.clone();
@@ -625,11 +606,6 @@ impl Ledger {
     /// Sets the journal size past which a batch checkpoints (default 1 MiB).
     pub fn set_journal_limit(&mut self, bytes: u64) {
         self.journal_limit = bytes;
-    }
-
-    /// Whether a journal is attached (and working).
-    pub fn journaled(&self) -> bool {
-        self.journal.is_some()
     }
 
     /// Bytes of journal records not yet checkpointed (0 without a journal).

@@ -184,11 +184,6 @@ impl Disk {
         self.lock().replayed
     }
 
-    /// Whether the peer runs with a journal.
-    pub fn journaled(&self) -> bool {
-        self.lock().journal_limit.is_some()
-    }
-
     /// Arms a crash: after `calls` more mutating I/O calls, all of them fail.
     pub fn fail_after(&self, calls: u64) {
         let mut i = self.lock();
