@@ -8,6 +8,7 @@
 //! buffer) is rebuilt from disk whenever a batch fails, so memory never runs ahead of the file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message as _;
@@ -224,7 +225,7 @@ pub struct Ledger {
     stale: bool,
     /// With a journal, batches are made durable by it and redb commits without flushing.
     /// Shared with the [`Deferred`] records still to be flushed.
-    journal: Option<Arc<Mutex<Journal>>>,
+    journal: Option<Arc<SharedJournal>>,
     /// Journal bytes past which a batch checkpoints.
     journal_limit: u64,
     /// Why writing stopped: a journal or commit failure left the file and the memory unsure of
@@ -428,7 +429,7 @@ impl Ledger {
     ) -> Result<(R, CommitReport, Option<Deferred>)> {
         let commit = match &self.journal {
             None => Commit::Durable,
-            Some(j) if lock_journal(j)?.records_len() >= self.journal_limit => Commit::Checkpoint,
+            Some(j) if j.len() >= self.journal_limit => Commit::Checkpoint,
             Some(_) => Commit::Deferred,
         };
         self.batch_as(commit, f)
@@ -496,7 +497,7 @@ impl Ledger {
             }
             (Commit::Checkpoint, Some(journal)) => {
                 let journal = journal.clone();
-                let next = lock_journal(&journal)?.generation() + 1;
+                let next = journal.lock()?.generation() + 1;
                 txn.open_table(STATE)?
                     .insert(STATE_JOURNAL_GEN, next.to_le_bytes().as_slice())?;
                 // The journal is not locked during the durable commit: records of batches
@@ -507,10 +508,7 @@ impl Ledger {
                 match txn.commit() {
                     Err(e) => Some(e.into()),
                     Ok(()) => {
-                        if lock_journal(&journal)
-                            .and_then(|mut j| j.reset(next))
-                            .is_err()
-                        {
+                        if journal.reset(next).is_err() {
                             // The header may still name the old generation, whose records the
                             // checkpoint holds; new records would not be replayed. Commit
                             // durably from now on: nothing is lost, and a reopen starts a new
@@ -578,7 +576,7 @@ impl Ledger {
             })?;
             stored += n;
         }
-        self.journal = Some(Arc::new(Mutex::new(journal)));
+        self.journal = Some(Arc::new(SharedJournal::new(journal)));
         if let Err(e) = self.checkpoint() {
             // Disk full, say. What the journal held is readable (committed without a flush,
             // and still in the journal); writing waits for a reopen that can checkpoint.
@@ -610,29 +608,62 @@ impl Ledger {
 
     /// Bytes of journal records not yet checkpointed (0 without a journal).
     pub fn journal_len(&self) -> u64 {
-        self.journal
-            .as_ref()
-            .and_then(|j| lock_journal(j).ok().map(|j| j.records_len()))
-            .unwrap_or(0)
+        self.journal.as_ref().map_or(0, |j| j.len())
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
         // A clean close leaves nothing to replay. On failure the journal still holds it all.
-        let pending = self
-            .journal
-            .as_ref()
-            .is_some_and(|j| lock_journal(j).is_ok_and(|j| j.records_len() > 0));
+        let pending = self.journal.as_ref().is_some_and(|j| j.len() > 0);
         if pending {
             let _ = self.checkpoint();
         }
     }
 }
 
-fn lock_journal(j: &Mutex<Journal>) -> Result<MutexGuard<'_, Journal>> {
-    j.lock()
-        .map_err(|_| Error::Storage("the journal's lock was poisoned".into()))
+/// A ledger's journal, shared with its [`Deferred`] records. Its length is readable without the
+/// lock: the writer checks it at every batch, while the flusher holds the lock through a write
+/// and its flush.
+struct SharedJournal {
+    journal: Mutex<Journal>,
+    /// [`Journal::records_len`] as of the last append or reset.
+    len: AtomicU64,
+}
+
+impl SharedJournal {
+    fn new(journal: Journal) -> SharedJournal {
+        let len = AtomicU64::new(journal.records_len());
+        SharedJournal {
+            journal: Mutex::new(journal),
+            len,
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Journal>> {
+        self.journal
+            .lock()
+            .map_err(|_| Error::Storage("the journal's lock was poisoned".into()))
+    }
+
+    /// Bytes of records since the last checkpoint.
+    fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    fn append(&self, records: &[&[Vec<u8>]]) -> Result<()> {
+        let mut j = self.lock()?;
+        let written = j.append(records);
+        self.len.store(j.records_len(), Ordering::Release);
+        written
+    }
+
+    fn reset(&self, generation: u64) -> Result<()> {
+        let mut j = self.lock()?;
+        let reset = j.reset(generation);
+        self.len.store(j.records_len(), Ordering::Release);
+        reset
+    }
 }
 
 /// Why a ledger stopped taking writes, shared with its [`Deferred`] records.
@@ -663,7 +694,7 @@ impl Poison {
 #[must_use = "the batch is not durable until its record is flushed"]
 pub struct Deferred {
     record: Vec<Vec<u8>>,
-    journal: Arc<Mutex<Journal>>,
+    journal: Arc<SharedJournal>,
     poison: Poison,
 }
 
@@ -685,7 +716,7 @@ impl Deferred {
             return Err(Error::Storage(why));
         }
         let records: Vec<&[Vec<u8>]> = batches.iter().map(|d| d.record.as_slice()).collect();
-        let written = lock_journal(&first.journal).and_then(|mut j| j.append(&records));
+        let written = first.journal.append(&records);
         if let Err(e) = &written {
             first
                 .poison
