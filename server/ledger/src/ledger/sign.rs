@@ -22,6 +22,9 @@ struct Queue {
     next: usize,
     /// No more jobs will come: the helper stops waiting for them.
     closed: bool,
+    /// Threads waiting for a change: only then does a change wake anyone (a wake-up is a
+    /// system call, and most changes find nobody waiting).
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -47,7 +50,24 @@ impl Shared {
             if !wait || q.closed {
                 return None;
             }
-            q = self.changed.wait(q).ok()?;
+            q = self.wait(q)?;
+        }
+    }
+
+    /// Waits for a change.
+    fn wait<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> Option<MutexGuard<'a, Queue>> {
+        q.waiting += 1;
+        let mut q = self.changed.wait(q).ok()?;
+        q.waiting -= 1;
+        Some(q)
+    }
+
+    /// Wakes the waiting threads, if any (`q` is the changed queue, still locked).
+    fn notify(&self, q: MutexGuard<'_, Queue>) {
+        let waiting = q.waiting > 0;
+        drop(q);
+        if waiting {
+            self.changed.notify_all();
         }
     }
 
@@ -57,16 +77,16 @@ impl Shared {
             let bytes = unsigned.signed_bytes(&signer);
             if let Some(mut q) = self.lock() {
                 q.signed[i] = Some(bytes);
+                self.notify(q);
             }
-            self.changed.notify_all();
         }
     }
 
     fn close(&self) {
         if let Some(mut q) = self.lock() {
             q.closed = true;
+            self.notify(q);
         }
-        self.changed.notify_all();
     }
 }
 
@@ -107,11 +127,12 @@ impl SignAhead {
             Some(mut q) => {
                 q.jobs.push(Some((unsigned, signer)));
                 q.signed.push(None);
-                q.jobs.len()
+                let queued = q.jobs.len();
+                self.shared.notify(q);
+                queued
             }
             None => return, // cannot happen: nothing panics while holding the lock
         };
-        self.shared.changed.notify_all();
         // One append is signed at the end, on the batch's thread: a hand-off would cost more.
         if queued == 2
             && !self.helped
@@ -129,7 +150,7 @@ impl SignAhead {
         self.shared.work(false);
         let mut q = self.shared.lock().ok_or_else(failed)?;
         while q.signed.iter().any(Option::is_none) {
-            q = self.shared.changed.wait(q).map_err(|_| failed())?;
+            q = self.shared.wait(q).ok_or_else(failed)?;
         }
         Ok(q.signed.iter_mut().filter_map(Option::take).collect())
     }
