@@ -324,7 +324,7 @@ impl Ledger {
         }
         // Create every table now, so readers of a ledger still waiting for its genesis work.
         LogTables::open(&txn)?;
-        ViewTxn::open(&txn, Digest::default())?;
+        ViewTxn::create_all(&txn)?;
         txn.commit()?;
         Ledger::open(db)
     }

@@ -7,6 +7,8 @@
 //! multiset hash, the sum modulo 2^256 of BLAKE3 over table, key and value of every row, so
 //! reading it costs nothing and two views with the same rows have the same digest.
 
+use std::cell::OnceCell;
+
 use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
@@ -128,9 +130,14 @@ struct Current {
     persist: bool,
 }
 
+type ByteTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
 /// Read and write access to the replicated tables inside one redb write transaction.
 pub struct ViewTxn<'t> {
-    tables: Vec<Table<'t, &'static [u8], &'static [u8]>>,
+    txn: &'t WriteTransaction,
+    /// Each replicated table, opened when first used: a batch touches a few of them, and
+    /// opening one costs a lookup in redb's table of tables.
+    tables: Vec<OnceCell<ByteTable<'t>>>,
     undo_table: Table<'t, (u64, u32), &'static [u8]>,
     digest: Digest,
     current: Option<Current>,
@@ -138,14 +145,11 @@ pub struct ViewTxn<'t> {
 }
 
 impl<'t> ViewTxn<'t> {
-    /// Opens every replicated table in `txn`, starting from the stored digest.
+    /// Access to the replicated tables in `txn`, starting from the stored digest.
     pub(crate) fn open(txn: &'t WriteTransaction, digest: Digest) -> Result<Self> {
-        let mut tables = Vec::with_capacity(ViewTable::ALL.len());
-        for t in ViewTable::ALL {
-            tables.push(txn.open_table(t.def())?);
-        }
         Ok(ViewTxn {
-            tables,
+            txn,
+            tables: ViewTable::ALL.iter().map(|_| OnceCell::new()).collect(),
             undo_table: txn.open_table(UNDO)?,
             digest,
             current: None,
@@ -153,12 +157,35 @@ impl<'t> ViewTxn<'t> {
         })
     }
 
-    fn table(&self, t: ViewTable) -> &Table<'t, &'static [u8], &'static [u8]> {
-        &self.tables[t as usize - 1]
+    /// Creates every replicated table that does not exist yet.
+    pub(crate) fn create_all(txn: &WriteTransaction) -> Result<()> {
+        for t in ViewTable::ALL {
+            txn.open_table(t.def())?;
+        }
+        Ok(())
     }
 
-    fn table_mut(&mut self, t: ViewTable) -> &mut Table<'t, &'static [u8], &'static [u8]> {
-        &mut self.tables[t as usize - 1]
+    fn cell(&self, t: ViewTable) -> Result<&OnceCell<ByteTable<'t>>> {
+        self.tables
+            .get(t as usize - 1)
+            .ok_or_else(|| Error::Corrupt(format!("no slot for table {t:?}")))
+    }
+
+    fn table(&self, t: ViewTable) -> Result<&ByteTable<'t>> {
+        let cell = self.cell(t)?;
+        if let Some(table) = cell.get() {
+            return Ok(table);
+        }
+        let opened = self.txn.open_table(t.def())?;
+        Ok(cell.get_or_init(|| opened))
+    }
+
+    fn table_mut(&mut self, t: ViewTable) -> Result<&mut ByteTable<'t>> {
+        self.table(t)?;
+        self.tables
+            .get_mut(t as usize - 1)
+            .and_then(OnceCell::get_mut)
+            .ok_or_else(|| Error::Corrupt(format!("table {t:?} did not open")))
     }
 
     /// The current view digest.
@@ -168,12 +195,12 @@ impl<'t> ViewTxn<'t> {
 
     /// The value at `key`.
     pub fn get(&self, t: ViewTable, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.table(t).get(key)?.map(|v| v.value().to_vec()))
+        Ok(self.table(t)?.get(key)?.map(|v| v.value().to_vec()))
     }
 
     /// The row at `key`, decoded.
     pub fn get_row<M: Message + Default>(&self, t: ViewTable, key: &[u8]) -> Result<Option<M>> {
-        match self.table(t).get(key)? {
+        match self.table(t)?.get(key)? {
             None => Ok(None),
             Some(v) => M::decode(v.value())
                 .map(Some)
@@ -183,7 +210,7 @@ impl<'t> ViewTxn<'t> {
 
     /// Whether any key starts with `prefix`.
     pub fn has_prefix(&self, t: ViewTable, prefix: &[u8]) -> Result<bool> {
-        let mut range = self.table(t).range::<&[u8]>(prefix..)?;
+        let mut range = self.table(t)?.range::<&[u8]>(prefix..)?;
         match range.next() {
             Some(r) => Ok(r?.0.value().starts_with(prefix)),
             None => Ok(false),
@@ -193,7 +220,7 @@ impl<'t> ViewTxn<'t> {
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     pub fn scan_prefix(&self, t: ViewTable, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();
-        for r in self.table(t).range::<&[u8]>(prefix..)? {
+        for r in self.table(t)?.range::<&[u8]>(prefix..)? {
             let (k, v) = r?;
             if !k.value().starts_with(prefix) {
                 break;
@@ -206,7 +233,7 @@ impl<'t> ViewTxn<'t> {
     /// Sets `key` to `value`, noting the before-image.
     pub fn put(&mut self, t: ViewTable, key: &[u8], value: &[u8]) -> Result<()> {
         let old = self
-            .table_mut(t)
+            .table_mut(t)?
             .insert(key, value)?
             .map(|v| v.value().to_vec());
         if let Some(old) = &old {
@@ -227,7 +254,7 @@ impl<'t> ViewTxn<'t> {
 
     /// Removes `key`, noting the before-image.
     pub fn delete(&mut self, t: ViewTable, key: &[u8]) -> Result<()> {
-        let old = self.table_mut(t).remove(key)?.map(|v| v.value().to_vec());
+        let old = self.table_mut(t)?.remove(key)?.map(|v| v.value().to_vec());
         if let Some(old) = old {
             self.digest.sub(&row_hash(t, key, &old));
             self.note(t, key, Some(old));
@@ -250,9 +277,9 @@ impl<'t> ViewTxn<'t> {
         let t = rec.table;
         let current = match &rec.old {
             Some(old) => self
-                .table_mut(t)
+                .table_mut(t)?
                 .insert(rec.key.as_slice(), old.as_slice())?,
-            None => self.table_mut(t).remove(rec.key.as_slice())?,
+            None => self.table_mut(t)?.remove(rec.key.as_slice())?,
         }
         .map(|v| v.value().to_vec());
         if let Some(cur) = current {
