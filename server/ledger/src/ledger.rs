@@ -17,13 +17,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use crate::code::Outcome;
 use crate::entry::{self, DEFAULT_DEPS_CAP, Draft, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
+use crate::hashes::{HashIndex, IndexTables, bytes_by_hash};
 use crate::journal::{self, Journal};
 use crate::keys::{EntryHash, MemberKey, PactId, Signer};
 use crate::order::{Epoch, Node, Tail};
-use crate::view::read::ViewReader;
+use crate::view::read::{Snapshot, ViewReader};
 use crate::view::tables::{
-    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HASHES, HEADS, LAYOUT_VERSION, STATE,
-    STATE_JOURNAL_GEN, STATE_LAYOUT, STATE_PACT_ID, bytes_by_hash,
+    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, STATE, STATE_JOURNAL_GEN,
+    STATE_LAYOUT, STATE_PACT_ID,
 };
 use crate::view::txn::{Digest, ViewTxn};
 use crate::wire;
@@ -216,6 +217,8 @@ struct State {
     /// `(author, seq)` slots holding more than one entry.
     fork_slots: HashSet<(MemberKey, u64)>,
     parked: Parked,
+    /// The lookup by hash: the hashes not yet swept into its table.
+    hashes: HashIndex,
 }
 
 /// One pact's ledger.
@@ -323,7 +326,7 @@ impl Ledger {
             }
         }
         // Create every table now, so readers of a ledger still waiting for its genesis work.
-        LogTables::open(&txn)?;
+        LogTables::open(&txn, &HashIndex::default())?;
         ViewTxn::create_all(&txn)?;
         txn.commit()?;
         Ledger::open(db)
@@ -355,7 +358,15 @@ impl Ledger {
 
     /// A consistent snapshot of the view for reading. Never blocks the writer.
     pub fn reader(&self) -> Result<ViewReader> {
-        Ok(ViewReader::new(self.db.begin_read()?, self.state.pact))
+        Ok(ViewReader::shared(self.snapshot()?, self.state.pact))
+    }
+
+    /// A read transaction with the hashes in memory that go with it, for readers.
+    pub(crate) fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            txn: Arc::new(self.db.begin_read()?),
+            pending: self.state.hashes.pending().clone(),
+        })
     }
 
     /// Number of unconfirmed entries.
@@ -450,7 +461,7 @@ impl Ledger {
         self.stale = true;
         let mut txn = self.db.begin_write()?;
         let (r, report, record) = {
-            let log = LogTables::open(&txn)?;
+            let log = LogTables::open(&txn, &self.state.hashes)?;
             let view = ViewTxn::open(&txn, self.state.digest)?;
             let mut b = Batch {
                 st: &mut self.state,
@@ -469,6 +480,17 @@ impl Ledger {
             let r = f(&mut b)?;
             let (report, record) = b.finish()?;
             (r, report, record)
+        };
+        // Each durable commit moves a slice of the hashes in memory to their table.
+        let durable = match (commit, &self.journal) {
+            (Commit::Replay, _) => false,
+            (Commit::Durable | Commit::Checkpoint, _) | (_, None) => true,
+            (Commit::Deferred, Some(_)) => false,
+        };
+        let sweep = if durable {
+            Some(self.state.hashes.sweep(&txn)?)
+        } else {
+            None
         };
         let mut deferred = None;
         let failure = match (commit, &self.journal) {
@@ -524,6 +546,9 @@ impl Ledger {
             self.poison
                 .set(format!("the ledger's journal or commit failed ({e})"));
             return Err(e);
+        }
+        if let Some(step) = sweep {
+            self.state.hashes.swept(step);
         }
         self.stale = false;
         Ok((r, report, deferred))
@@ -728,7 +753,7 @@ impl Deferred {
 
 struct LogTables<'t> {
     entries: Table<'t, ([u8; 32], u64), &'static [u8]>,
-    hashes: Table<'t, [u8; 32], ([u8; 32], u64)>,
+    index: IndexTables<'t>,
     branches: Table<'t, [u8; 32], &'static [u8]>,
     forks: Table<'t, ([u8; 32], u64), [u8; 32]>,
     heads: Table<'t, [u8; 32], u64>,
@@ -737,10 +762,10 @@ struct LogTables<'t> {
 }
 
 impl<'t> LogTables<'t> {
-    fn open(txn: &'t WriteTransaction) -> Result<Self> {
+    fn open(txn: &'t WriteTransaction, index: &HashIndex) -> Result<Self> {
         Ok(LogTables {
             entries: txn.open_table(ENTRIES)?,
-            hashes: txn.open_table(HASHES)?,
+            index: IndexTables::open(txn, index)?,
             branches: txn.open_table(BRANCHES)?,
             forks: txn.open_table(FORKS)?,
             heads: txn.open_table(HEADS)?,
@@ -753,7 +778,7 @@ impl<'t> LogTables<'t> {
 impl LogTables<'_> {
     /// Slot and stored bytes of a stored entry, by hash.
     fn by_hash(&self, hash: &EntryHash) -> Result<Option<(MemberKey, u64, Vec<u8>)>> {
-        bytes_by_hash(&self.entries, &self.hashes, &self.branches, hash)
+        bytes_by_hash(&self.entries, self.index.parts(), &self.branches, hash)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod code;
 pub mod entry;
 pub mod error;
+mod hashes;
 pub mod journal;
 pub mod keys;
 pub mod ledger;

@@ -17,14 +17,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use redb::{ReadTransaction, ReadableDatabase};
-
 use crate::clock::Clock;
 use crate::entry::VerifiedEntry;
 use crate::error::{Error, Result};
 use crate::keys::{PactId, Signer};
 use crate::ledger::{AppendResult, Deferred, Event, Ingested, Ledger};
-use crate::view::read::ViewReader;
+use crate::view::read::{Snapshot, ViewReader};
 use crate::wire;
 
 /// Writer settings.
@@ -98,7 +96,7 @@ impl Writer {
     ) -> Result<Writer> {
         let (tx, rx) = mpsc::channel();
         let pact = ledger.pact_id();
-        let published: Published = Arc::new(RwLock::new(Arc::new(ledger.database().begin_read()?)));
+        let published: Published = Arc::new(RwLock::new(ledger.snapshot()?));
         let short = &pact.to_hex()[..8];
         let (flush_tx, flush_rx) = mpsc::channel();
         let flushing = Arc::new(AtomicUsize::new(0));
@@ -213,7 +211,7 @@ impl Writer {
     }
 }
 
-type Published = Arc<RwLock<Arc<ReadTransaction>>>;
+type Published = Arc<RwLock<Snapshot>>;
 
 struct Worker {
     ledger: Ledger,
@@ -233,7 +231,7 @@ struct Committed {
     /// Its journal record (none without a journal, or when it stored nothing).
     deferred: Option<Deferred>,
     /// The state after it (none when it failed).
-    snapshot: Option<Arc<ReadTransaction>>,
+    snapshot: Option<Snapshot>,
     events: Vec<Event>,
     answers: Vec<Answer>,
 }
@@ -525,7 +523,7 @@ impl Worker {
                     deferred,
                     // The state after this batch, for readers once it is durable. Should a
                     // snapshot fail, readers keep an older one until the next batch's.
-                    snapshot: self.ledger.database().begin_read().ok().map(Arc::new),
+                    snapshot: self.ledger.snapshot().ok(),
                     events: report.events,
                     answers,
                 }

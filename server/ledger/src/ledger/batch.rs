@@ -72,7 +72,7 @@ impl Batch<'_, '_> {
         let hash = e.hash;
         if self.st.tail.get(&hash).is_some()
             || self.st.parked.entries.contains_key(&hash)
-            || self.log.hashes.get(hash.0)?.is_some()
+            || self.log.index.contains(&hash)?
         {
             return Ok(Ingested::Duplicate(hash));
         }
@@ -219,13 +219,13 @@ impl Batch<'_, '_> {
                     self.log
                         .entries
                         .insert(slot, stored_value(&hash, bytes).as_slice())?;
-                    self.log.hashes.insert(hash.0, slot)?;
+                    self.log.index.insert(&hash, slot)?;
                 }
             }
             Some(first) if first != hash => {
                 if let Some(bytes) = bytes {
                     self.log.branches.insert(hash.0, bytes)?;
-                    self.log.hashes.insert(hash.0, slot)?;
+                    self.log.index.insert(&hash, slot)?;
                 }
                 if self.log.forks.get(slot)?.is_none() {
                     self.log.forks.insert(slot, hash.0)?;
@@ -429,7 +429,7 @@ impl Batch<'_, '_> {
             } else {
                 self.log.branches.insert(hash.0, bytes.as_slice())?;
             }
-            self.log.hashes.insert(hash.0, slot)?;
+            self.log.index.insert(&hash, slot)?;
         }
         let st = &mut *self.st;
         st.engine.view_digest = self.view.digest().0.to_vec();

@@ -12,11 +12,12 @@ use super::{
 use crate::code::Outcome;
 use crate::entry::DEFAULT_DEPS_CAP;
 use crate::error::{Error, Result};
+use crate::hashes::{HashIndex, bytes_by_hash, slot_of};
 use crate::keys::{EntryHash, MemberKey, PactId};
 use crate::order::{Epoch, Tail};
 use crate::view::tables::{
     BRANCHES, ENTRIES, EngineRow, FORKS, HASHES, HEADS, LAYOUT_VERSION, OrderRow, STATE,
-    STATE_ENGINE, STATE_LAYOUT, STATE_PACT_ID, ViewTable, bytes_by_hash, pos_key, slot_bytes,
+    STATE_ENGINE, STATE_LAYOUT, STATE_PACT_ID, ViewTable, pos_key, slot_bytes,
 };
 use crate::view::txn::Digest;
 
@@ -80,6 +81,7 @@ pub(super) fn load_state(db: &Database) -> Result<State> {
         heads: BTreeMap::new(),
         fork_slots: HashSet::new(),
         parked: Parked::default(),
+        hashes: HashIndex::load(&txn)?,
         engine,
     };
     if !st.engine.indexer.is_empty() {
@@ -93,13 +95,14 @@ pub(super) fn load_state(db: &Database) -> Result<State> {
     };
     let hashes = txn.open_table(HASHES)?;
     let branches = txn.open_table(BRANCHES)?;
+    let pending = st.hashes.pending().clone();
     let by_hash = |h: &EntryHash| -> Result<Vec<u8>> {
-        match bytes_by_hash(&entries, &hashes, &branches, h)? {
+        match bytes_by_hash(&entries, (&hashes, &pending), &branches, h)? {
             Some((_, _, b)) => Ok(b),
             None => Err(Error::Corrupt(format!("entry {h} missing"))),
         }
     };
-    if hashes.get(pact.0)?.is_some() {
+    if slot_of(&pending, &hashes, &EntryHash(pact.0))?.is_some() {
         let g = decode_stored(&by_hash(&EntryHash(pact.0))?)?;
         if let Some(p) = genesis_params(&g.body) {
             st.deps_cap = effective_deps_cap(p.deps_cap);
@@ -182,10 +185,12 @@ mod tests {
                 .expect("insert");
         }
         txn.commit().expect("commit");
-        let expected = "the ledger file has layout version 1; this build reads only version 2";
+        let expected = format!(
+            "the ledger file has layout version 1; this build reads only version {LAYOUT_VERSION}"
+        );
         let db = match Ledger::open(db) {
             Err(Error::Corrupt(m)) => {
-                assert!(m.starts_with(expected), "{m}");
+                assert!(m.starts_with(&expected), "{m}");
                 None
             }
             other => Some(other),
@@ -207,7 +212,7 @@ mod tests {
         }
         txn.commit().expect("commit");
         match Ledger::join(db, pact) {
-            Err(Error::Corrupt(m)) => assert!(m.starts_with(expected), "{m}"),
+            Err(Error::Corrupt(m)) => assert!(m.starts_with(&expected), "{m}"),
             Err(e) => panic!("unexpected error: {e}"),
             Ok(_) => panic!("a layout 1 file was joined"),
         }

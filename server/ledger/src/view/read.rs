@@ -27,13 +27,21 @@ pub use self::sync::ForkView;
 pub use self::tasks::{Claimer, TaskView};
 use crate::code::{Code, Outcome};
 use crate::error::{Error, Result};
+use crate::hashes::{HashIndex, Pending};
 use crate::keys::{EntryHash, MemberKey, PactId};
 use crate::view::tables::{
-    ARRIVAL, EngineRow, FORKS, HASHES, Kind, OrderRow, STATE, STATE_ENGINE, SkillFormat, ViewTable,
-    lp, pos_key, prefixed_pos,
+    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, Kind, OrderRow, STATE, STATE_ENGINE, SkillFormat,
+    ViewTable, lp, pos_key, prefixed_pos,
 };
 use crate::view::txn::Digest;
 use crate::wire;
+
+/// A read transaction and the hashes in memory that go with it ([`crate::hashes`]).
+#[derive(Clone)]
+pub(crate) struct Snapshot {
+    pub(crate) txn: std::sync::Arc<ReadTransaction>,
+    pub(crate) pending: Pending,
+}
 
 /// Largest page any list returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -228,6 +236,8 @@ pub struct ChangesPage {
 /// A read-only snapshot of one pact's ledger and view.
 pub struct ViewReader {
     txn: std::sync::Arc<ReadTransaction>,
+    /// The hashes not yet in `log.hashes` when the snapshot was taken (and maybe later ones).
+    pending: Pending,
     pact: PactId,
     /// The entry tables, opened on first use: a reader answering many point reads (the event
     /// pump reads one entry per event) opens them once.
@@ -235,16 +245,24 @@ pub struct ViewReader {
 }
 
 impl ViewReader {
-    /// A reader over `txn`, a read transaction of `pact`'s database.
-    pub fn new(txn: ReadTransaction, pact: PactId) -> Self {
-        ViewReader::shared(std::sync::Arc::new(txn), pact)
+    /// A reader over `txn`, a read transaction of `pact`'s database. Rebuilds from the file
+    /// the hashes a writer would hold in memory; [`crate::Ledger::reader`] shares its own.
+    pub fn new(txn: ReadTransaction, pact: PactId) -> Result<Self> {
+        let pending = HashIndex::load(&txn)?.pending().clone();
+        Ok(ViewReader::shared(
+            Snapshot {
+                txn: std::sync::Arc::new(txn),
+                pending,
+            },
+            pact,
+        ))
     }
 
-    /// A reader over a read transaction shared with other readers (a snapshot the writer
-    /// published).
-    pub fn shared(txn: std::sync::Arc<ReadTransaction>, pact: PactId) -> Self {
+    /// A reader over a snapshot shared with other readers (one the writer published).
+    pub(crate) fn shared(snapshot: Snapshot, pact: PactId) -> Self {
         ViewReader {
-            txn,
+            txn: snapshot.txn,
+            pending: snapshot.pending,
             pact,
             entries: std::sync::OnceLock::new(),
         }
@@ -273,7 +291,7 @@ impl ViewReader {
         if let Some(e) = self.entries.get() {
             return Ok(e);
         }
-        let e = Entries::open(&self.txn, self.engine()?.confirmed_len)?;
+        let e = Entries::open(&self.txn, &self.pending, self.engine()?.confirmed_len)?;
         Ok(self.entries.get_or_init(|| e))
     }
 
@@ -289,7 +307,7 @@ impl ViewReader {
             }
         };
         let applied_len = e.applied_len;
-        let entries_stored = self.log_len(HASHES)?;
+        let entries_stored = self.log_len(ENTRIES)? + self.log_len(BRANCHES)?;
         let forks = self.log_len(FORKS)?;
         Ok(LedgerStatus {
             pact: self.pact,

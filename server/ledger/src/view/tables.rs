@@ -8,9 +8,9 @@
 //!
 //! Every write of a commit costs a page (4 KiB written and flushed), so tables are keyed to keep
 //! one commit's rows together: the log by `(author, seq)`, the order by position, API ids by
-//! `(author, seq)`. Only [`HASHES`] is keyed by entry hash (a random page per entry); the entry
-//! an order row names is found by its author and seq, and an entry's position by hash goes
-//! hash → slot → API id row → position.
+//! `(author, seq)`. Only [`HASHES`] is keyed by entry hash, and it is written a slice at a time
+//! ([`crate::hashes`]); the entry an order row names is found by its author and seq, and an
+//! entry's position by hash goes hash → slot → API id row → position.
 
 use redb::{ReadableTable, TableDefinition, TableHandle};
 
@@ -23,7 +23,8 @@ use crate::keys::{EntryHash, MemberKey};
 /// branch heights follow). Keyed by slot, so an author's consecutive entries share pages.
 pub(crate) const ENTRIES: TableDefinition<([u8; 32], u64), &[u8]> =
     TableDefinition::new("log.entries");
-/// `entry hash → (author, seq)` of every stored entry: the lookup by hash.
+/// `entry hash → (author, seq)` of stored entries: the lookup by hash, with the hashes still in
+/// memory ([`crate::hashes`]).
 pub(crate) const HASHES: TableDefinition<[u8; 32], ([u8; 32], u64)> =
     TableDefinition::new("log.hashes");
 /// `entry hash → SignedEntry bytes` of every entry at a slot that already held one (fork
@@ -50,10 +51,11 @@ pub(crate) const STATE_ENGINE: &str = "engine";
 pub(crate) const STATE_JOURNAL_GEN: &str = "journal_gen";
 /// State key: the layout version (u32 LE).
 pub(crate) const STATE_LAYOUT: &str = "layout";
-/// The layout version this code writes and reads. 2: entries keyed by `(author, seq)` with a
+/// The layout version this code writes and reads. 3: new hashes queue in `log.hash_queue` and
+/// are swept into `log.hashes` ([`crate::hashes`]). 2: entries keyed by `(author, seq)` with a
 /// hash index, outcome and API id in the order row, binary API id keys (1 kept entries by hash
 /// and a `view.results` table).
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 
 // ---- replicated tables (in the view digest) ----
 
@@ -367,28 +369,6 @@ pub(crate) fn slot_bytes(
         }
     }
     Ok(branches.get(hash.0)?.map(|v| v.value().to_vec()))
-}
-
-/// Slot and stored bytes of any stored entry, by hash.
-pub(crate) fn bytes_by_hash(
-    entries: &impl ReadableTable<([u8; 32], u64), &'static [u8]>,
-    hashes: &impl ReadableTable<[u8; 32], ([u8; 32], u64)>,
-    branches: &impl ReadableTable<[u8; 32], &'static [u8]>,
-    hash: &EntryHash,
-) -> Result<Option<(MemberKey, u64, Vec<u8>)>> {
-    let Some(slot) = hashes.get(hash.0)? else {
-        return Ok(None);
-    };
-    let (author, seq) = slot.value();
-    let author = MemberKey(author);
-    match slot_bytes(entries, branches, &author, seq, hash)? {
-        Some(b) => Ok(Some((author, seq, b))),
-        None => Err(Error::Corrupt(format!(
-            "entry {hash} in {} missing from {}",
-            HASHES.name(),
-            ENTRIES.name()
-        ))),
-    }
 }
 
 fn corrupt_entry() -> Error {

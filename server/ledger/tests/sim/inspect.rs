@@ -11,15 +11,10 @@ use openpact_ledger::view::txn::row_hash;
 use openpact_ledger::view::{Digest, ViewTable};
 use openpact_ledger::{EntryHash, Ledger, MemberKey, Outcome, wire};
 use prost::Message as _;
-use redb::{
-    ReadTransaction, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _,
-    TableDefinition,
-};
+use redb::{ReadTransaction, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
 /// `(author, seq) → hash ‖ SignedEntry bytes`, the first entry at each slot.
 const ENTRIES: TableDefinition<([u8; 32], u64), &[u8]> = TableDefinition::new("log.entries");
-/// `hash → (author, seq)` of every stored entry.
-const HASHES: TableDefinition<[u8; 32], ([u8; 32], u64)> = TableDefinition::new("log.hashes");
 /// `hash → SignedEntry bytes` of fork branches.
 const BRANCHES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("log.branches");
 
@@ -80,31 +75,25 @@ pub fn stored_entries(l: &Ledger) -> BTreeMap<EntryHash, Vec<u8>> {
         let (k, v) = r.expect("row");
         out.insert(EntryHash(k.value()), v.value().to_vec());
     }
-    let hashes = txn.open_table(HASHES).expect("hashes");
-    assert_eq!(
-        hashes.len().expect("len"),
-        out.len() as u64,
-        "the hash index and the stored entries disagree"
-    );
+    // Every stored entry is found by its hash (the index is in `log.hashes` and in memory).
+    let reader = l.reader().expect("reader");
+    for (h, bytes) in &out {
+        let found = reader.raw_entry(h).expect("lookup by hash");
+        assert_eq!(
+            found.as_ref(),
+            Some(bytes),
+            "{h} is stored but not found by hash"
+        );
+    }
     out
 }
 
-/// The stored bytes of one entry.
+/// The stored bytes of one entry, found by hash.
 pub fn entry_bytes(l: &Ledger, h: &EntryHash) -> Option<Vec<u8>> {
-    let txn = read_txn(l);
-    let hashes = txn.open_table(HASHES).ok()?;
-    let slot = hashes.get(h.0).expect("get")?.value();
-    let t = txn.open_table(ENTRIES).expect("entries");
-    if let Some(v) = t.get(slot).expect("get") {
-        let (stored, bytes) = split(v.value());
-        if stored == *h {
-            return Some(bytes);
-        }
-    }
-    let branches = txn.open_table(BRANCHES).expect("branches");
-    let bytes = branches.get(h.0).expect("get").map(|v| v.value().to_vec());
-    assert!(bytes.is_some(), "{h} is indexed but not stored");
-    bytes
+    l.reader()
+        .expect("reader")
+        .raw_entry(h)
+        .expect("lookup by hash")
 }
 
 /// Whether the entry is stored.

@@ -8,10 +8,11 @@ use super::{EntryView, Order};
 use crate::code::{Code, Outcome};
 use crate::entry::is_app_op;
 use crate::error::{Error, Result};
+use crate::hashes::{Pending, bytes_by_hash, slot_of};
 use crate::keys::{EntryHash, MemberKey};
 use crate::view::tables::{
-    BRANCHES, ENTRIES, HASHES, Kind, OrderRow, ViewTable, api_id_key, bytes_by_hash, parse_api_id,
-    pos_key, prefixed_pos, slot_bytes, trailing_pos,
+    BRANCHES, ENTRIES, HASHES, Kind, OrderRow, ViewTable, api_id_key, parse_api_id, pos_key,
+    prefixed_pos, slot_bytes, trailing_pos,
 };
 use crate::wire;
 
@@ -301,6 +302,7 @@ pub(super) fn kind_and_refs(op: &wire::op::Op) -> (Option<Kind>, Vec<String>) {
 struct Log {
     entries: ReadOnlyTable<([u8; 32], u64), &'static [u8]>,
     hashes: ReadOnlyTable<[u8; 32], ([u8; 32], u64)>,
+    pending: Pending,
     branches: ReadOnlyTable<[u8; 32], &'static [u8]>,
 }
 
@@ -313,7 +315,11 @@ pub(super) struct Entries {
 }
 
 impl Entries {
-    pub(super) fn open(txn: &ReadTransaction, confirmed_len: u64) -> Result<Entries> {
+    pub(super) fn open(
+        txn: &ReadTransaction,
+        pending: &Pending,
+        confirmed_len: u64,
+    ) -> Result<Entries> {
         let log = match (
             open(txn, ENTRIES)?,
             open(txn, HASHES)?,
@@ -322,6 +328,7 @@ impl Entries {
             (Some(entries), Some(hashes), Some(branches)) => Some(Log {
                 entries,
                 hashes,
+                pending: pending.clone(),
                 branches,
             }),
             _ => None,
@@ -343,7 +350,8 @@ impl Entries {
         let Some(log) = &self.log else {
             return Ok(None);
         };
-        Ok(bytes_by_hash(&log.entries, &log.hashes, &log.branches, h)?.map(|(_, _, b)| b))
+        let index = (&log.hashes, &log.pending);
+        Ok(bytes_by_hash(&log.entries, index, &log.branches, h)?.map(|(_, _, b)| b))
     }
 
     /// The stored bytes of entry `hash` at slot `(author, seq)`.
@@ -383,10 +391,9 @@ impl Entries {
         let Some(log) = &self.log else {
             return Ok(None);
         };
-        let Some(slot) = log.hashes.get(h.0)? else {
+        let Some((author, seq)) = slot_of(&log.pending, &log.hashes, h)? else {
             return Ok(None);
         };
-        let (author, seq) = slot.value();
         let author = MemberKey(author);
         for suffix in [None, Some([h.0[0], h.0[1]])] {
             let Some(pos) = self.id_pos(&api_id_key(&author, seq, suffix))? else {

@@ -188,7 +188,7 @@ impl Fixture {
     }
 
     fn reader(&self, db: &Database) -> ViewReader {
-        ViewReader::new(db.begin_read().expect("read txn"), self.pact)
+        ViewReader::new(db.begin_read().expect("read txn"), self.pact).expect("reader")
     }
 }
 
@@ -967,7 +967,7 @@ fn a_fresh_database_reads_as_empty() {
     let db = Database::builder()
         .create_with_backend(InMemoryBackend::new())
         .expect("db");
-    let r = ViewReader::new(db.begin_read().expect("read"), PactId([1; 32]));
+    let r = ViewReader::new(db.begin_read().expect("read"), PactId([1; 32])).expect("reader");
     assert_eq!(r.status().expect("status").applied_len, 0);
     assert!(
         r.list(&ListQuery::new(Kind::Knowledge))
