@@ -9,10 +9,13 @@
 //! high nibble), so each durable commit writes only the pages of that slice.
 //!
 //! Memory holds two generations. New hashes go to `current`. `sealed`, the generation before,
-//! is swept: slice `cursor` at each durable commit. Once all [`SLICES`] are swept, the sealed
-//! generation's queue rows are dead (deleted a share per commit over the next round), `current`
-//! becomes `sealed`, and a new `current` starts. A hash thus waits one to two rounds in memory
-//! (up to 32 checkpoints); reopening rebuilds both generations from the queue.
+//! is swept: slice `cursor` between two durable commits, a share at each batch (so no commit
+//! stalls on it), and whatever is left by the durable commit that ends the slice. Once all
+//! [`SLICES`] are swept, the sealed generation's queue rows are dead (deleted the same way over
+//! the next round), `current` becomes `sealed`, and a new `current` starts. A hash thus waits
+//! one to two rounds in memory (up to 32 checkpoints); reopening rebuilds both generations from
+//! the queue. Work a batch did ahead of the durable commit is not recorded: after a crash it is
+//! done again, and writing a row twice changes nothing.
 //!
 //! A lookup tries memory, then `log.hashes`. Readers share the generations the writer had when
 //! it took their snapshot: a generation leaves the writer only after the commit that swept its
@@ -47,7 +50,21 @@ fn slice_of(hash: &[u8; 32]) -> u8 {
     hash[0] >> 4
 }
 
-type Generation = Arc<RwLock<HashMap<[u8; 32], Slot>>>;
+type Bucket = HashMap<[u8; 32], Slot>;
+
+/// One generation's hashes, a bucket per slice.
+#[derive(Default)]
+struct Generation([RwLock<Bucket>; SLICES as usize]);
+
+impl Generation {
+    fn bucket(&self, slice: u8) -> &RwLock<Bucket> {
+        &self.0[usize::from(slice)]
+    }
+
+    fn of(buckets: [Bucket; SLICES as usize]) -> Generation {
+        Generation(buckets.map(RwLock::new))
+    }
+}
 
 fn poisoned<T>(_: T) -> Error {
     Error::Storage("the hash index lock was poisoned".into())
@@ -56,15 +73,16 @@ fn poisoned<T>(_: T) -> Error {
 /// The hashes not yet (all) in [`HASHES`], shared by the writer and its readers' snapshots.
 #[derive(Clone, Default)]
 pub(crate) struct Pending {
-    current: Generation,
-    sealed: Generation,
+    current: Arc<Generation>,
+    sealed: Arc<Generation>,
 }
 
 impl Pending {
     /// The slot recorded in memory for `hash`.
     pub(crate) fn get(&self, hash: &[u8; 32]) -> Result<Option<Slot>> {
         for g in [&self.current, &self.sealed] {
-            if let Some(slot) = g.read().map_err(poisoned)?.get(hash) {
+            let bucket = g.bucket(slice_of(hash)).read().map_err(poisoned)?;
+            if let Some(slot) = bucket.get(hash) {
                 return Ok(Some(*slot));
             }
         }
@@ -73,8 +91,13 @@ impl Pending {
 
     #[cfg(test)]
     fn len(&self) -> Result<usize> {
-        Ok(self.current.read().map_err(poisoned)?.len()
-            + self.sealed.read().map_err(poisoned)?.len())
+        let mut n = 0;
+        for g in [&self.current, &self.sealed] {
+            for b in &g.0 {
+                n += b.read().map_err(poisoned)?.len();
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -129,6 +152,14 @@ impl Sweep {
 pub(crate) struct HashIndex {
     pending: Pending,
     sweep: Sweep,
+    /// Slice `cursor` of the sealed generation in hash order, once a batch started on it.
+    todo: Vec<([u8; 32], Slot)>,
+    /// How much of `todo` batches wrote to the table (not durable until the slice ends).
+    done: usize,
+    /// Queue rows below this one are dead and deleted (in this process).
+    dead_done: u64,
+    /// The queue's next key when the last batch ended, to count what each batch stored.
+    seen_next: u64,
 }
 
 impl HashIndex {
@@ -147,22 +178,28 @@ impl HashIndex {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(HashIndex::default()),
             Err(e) => return Err(e.into()),
         };
-        let (mut current, mut sealed) = (HashMap::new(), HashMap::new());
+        let mut current: [Bucket; SLICES as usize] = Default::default();
+        let mut sealed: [Bucket; SLICES as usize] = Default::default();
         for row in queue.range(sweep.sealed_from..)? {
             let (k, v) = row?;
             let (hash, slot) = v.value();
+            let slice = slice_of(&hash);
             if k.value() >= sweep.current_from {
-                current.insert(hash, slot);
-            } else if slice_of(&hash) >= sweep.cursor {
-                sealed.insert(hash, slot);
+                current[usize::from(slice)].insert(hash, slot);
+            } else if slice >= sweep.cursor {
+                sealed[usize::from(slice)].insert(hash, slot);
             }
         }
         Ok(HashIndex {
             pending: Pending {
-                current: Arc::new(RwLock::new(current)),
-                sealed: Arc::new(RwLock::new(sealed)),
+                current: Arc::new(Generation::of(current)),
+                sealed: Arc::new(Generation::of(sealed)),
             },
             sweep,
+            todo: Vec::new(),
+            done: 0,
+            dead_done: sweep.dead_from,
+            seen_next: next_key(&queue)?.max(sweep.current_from),
         })
     }
 
@@ -171,30 +208,66 @@ impl HashIndex {
         &self.pending
     }
 
-    /// Takes one step of the sweep in `txn`, the transaction of a durable commit: moves slice
-    /// `cursor` of the sealed generation into [`HASHES`], deletes a share of the dead queue rows
-    /// and records where the sweep stands. [`HashIndex::swept`] takes the returned step once
-    /// `txn` has committed.
-    pub(crate) fn sweep(&self, txn: &WriteTransaction) -> Result<Sweep> {
-        let mut s = self.sweep;
-        let mut rows: Vec<([u8; 32], Slot)> = self
-            .pending
-            .sealed
+    /// Does a share of the sweep in `txn`, an ordinary batch's transaction: about twice as many
+    /// hashes as the batch stored go from the slice being swept to [`HASHES`], and as many dead
+    /// queue rows are deleted, so the durable commit that ends the slice finds little left.
+    pub(crate) fn advance(&mut self, txn: &WriteTransaction) -> Result<()> {
+        let mut queue = txn.open_table(QUEUE)?;
+        let next = next_key(&queue)?.max(self.seen_next);
+        let budget = 2 * (next - self.seen_next) as usize + 16;
+        self.seen_next = next;
+        let end = (self.dead_done + budget as u64).min(self.sweep.sealed_from);
+        if self.dead_done < end {
+            queue.retain_in(self.dead_done..end, |_, _| false)?;
+            self.dead_done = end;
+        }
+        drop(queue);
+        self.fill_todo()?;
+        let end = (self.done + budget).min(self.todo.len());
+        if self.done < end {
+            let mut hashes = txn.open_table(HASHES)?;
+            for (hash, slot) in &self.todo[self.done..end] {
+                hashes.insert(hash, slot)?;
+            }
+            self.done = end;
+        }
+        Ok(())
+    }
+
+    /// Sorts slice `cursor` of the sealed generation into `todo`, once per slice.
+    fn fill_todo(&mut self) -> Result<()> {
+        if self.done > 0 || !self.todo.is_empty() {
+            return Ok(());
+        }
+        let bucket = self.pending.sealed.bucket(self.sweep.cursor);
+        self.todo = bucket
             .read()
             .map_err(poisoned)?
             .iter()
-            .filter(|(h, _)| slice_of(h) == s.cursor)
             .map(|(h, slot)| (*h, *slot))
             .collect();
-        if !rows.is_empty() {
-            // In key order, each page of the slice is written once.
-            rows.sort_unstable_by_key(|r| r.0);
+        // In key order, each page of the slice is written once.
+        self.todo.sort_unstable_by_key(|r| r.0);
+        Ok(())
+    }
+
+    /// Ends the slice in `txn`, the transaction of a durable commit: writes what batches left of
+    /// slice `cursor` of the sealed generation to [`HASHES`], deletes dead queue rows as needed
+    /// to finish them by the end of the round, and records where the sweep stands.
+    /// [`HashIndex::swept`] takes the returned step once `txn` has committed.
+    pub(crate) fn sweep(&mut self, txn: &WriteTransaction) -> Result<Sweep> {
+        self.fill_todo()?;
+        if self.done < self.todo.len() {
             let mut hashes = txn.open_table(HASHES)?;
-            for (hash, slot) in rows {
+            for (hash, slot) in &self.todo[self.done..] {
                 hashes.insert(hash, slot)?;
             }
+            self.done = self.todo.len();
         }
+        let mut s = self.sweep;
         let mut queue = txn.open_table(QUEUE)?;
+        // What earlier batches deleted is gone (in this file) only once this commit is durable.
+        s.dead_from = self.dead_done.max(s.dead_from);
         if s.dead_from < s.sealed_from {
             // An equal share per step, so the dead rows are gone when the round ends.
             let steps_left = u64::from(SLICES - s.cursor);
@@ -203,12 +276,14 @@ impl HashIndex {
             s.dead_from = end;
         }
         s.cursor += 1;
+        let next = next_key(&queue)?.max(s.current_from);
         if s.cursor == SLICES {
             // The sealed generation is all in the table; the current one is sealed.
             s.cursor = 0;
             s.sealed_from = s.current_from;
-            s.current_from = next_key(&queue)?.max(s.current_from);
+            s.current_from = next;
         }
+        self.seen_next = next;
         drop(queue);
         txn.open_table(STATE)?
             .insert(STATE_SWEEP, s.encode().as_slice())?;
@@ -221,6 +296,9 @@ impl HashIndex {
             self.pending.sealed = std::mem::take(&mut self.pending.current);
         }
         self.sweep = step;
+        self.dead_done = step.dead_from;
+        self.todo = Vec::new();
+        self.done = 0;
     }
 
     /// Hashes held in memory (of both generations).
@@ -260,6 +338,7 @@ impl<'t> IndexTables<'t> {
         self.next += 1;
         self.pending
             .current
+            .bucket(slice_of(&hash.0))
             .write()
             .map_err(poisoned)?
             .insert(hash.0, slot);
@@ -349,7 +428,12 @@ mod tests {
                 t.insert(&hash(i), slot(i)).expect("insert");
             }
         }
-        let step = durable.then(|| index.sweep(&txn).expect("sweep"));
+        let step = if durable {
+            Some(index.sweep(&txn).expect("sweep"))
+        } else {
+            index.advance(&txn).expect("advance");
+            None
+        };
         txn.commit().expect("commit");
         if let Some(step) = step {
             index.swept(step);
@@ -420,18 +504,19 @@ mod tests {
             }
             // Memory agrees with the file: the current generation exactly, and the sealed one
             // for the slices not swept yet.
-            let current = index.pending.current.read().expect("lock").clone();
-            prop_assert_eq!(&*rebuilt.pending.current.read().expect("lock"), &current);
-            let sealed: HashMap<_, _> = index
-                .pending
-                .sealed
-                .read()
-                .expect("lock")
-                .iter()
-                .filter(|(h, _)| slice_of(h) >= index.sweep.cursor)
-                .map(|(h, s)| (*h, *s))
-                .collect();
-            prop_assert_eq!(&*rebuilt.pending.sealed.read().expect("lock"), &sealed);
+            for slice in 0..SLICES {
+                let bucket = |g: &Generation| g.bucket(slice).read().expect("lock").clone();
+                prop_assert_eq!(
+                    bucket(&rebuilt.pending.current),
+                    bucket(&index.pending.current)
+                );
+                let sealed = if slice >= index.sweep.cursor {
+                    bucket(&index.pending.sealed)
+                } else {
+                    Bucket::new()
+                };
+                prop_assert_eq!(bucket(&rebuilt.pending.sealed), sealed);
+            }
         }
     }
 

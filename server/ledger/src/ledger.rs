@@ -481,7 +481,8 @@ impl Ledger {
             let (report, record) = b.finish()?;
             (r, report, record)
         };
-        // Each durable commit moves a slice of the hashes in memory to their table.
+        // The hashes in memory move to their table a slice per durable commit, a share of it
+        // in each batch.
         let durable = match (commit, &self.journal) {
             (Commit::Replay, _) => false,
             (Commit::Durable | Commit::Checkpoint, _) | (_, None) => true,
@@ -490,6 +491,7 @@ impl Ledger {
         let sweep = if durable {
             Some(self.state.hashes.sweep(&txn)?)
         } else {
+            self.state.hashes.advance(&txn)?;
             None
         };
         let mut deferred = None;
