@@ -30,7 +30,7 @@ use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, TableHandle, 
 
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
-use crate::view::tables::{ENTRIES, HASHES, STATE, slot_bytes};
+use crate::view::tables::{ENTRIES, HASHES, LazyTable, STATE, slot_bytes};
 
 /// An entry's slot: its author's key and its seq.
 pub(crate) type Slot = ([u8; 32], u64);
@@ -208,24 +208,21 @@ impl HashIndex {
         &self.pending
     }
 
-    /// Does a share of the sweep in `txn`, an ordinary batch's transaction: about twice as many
+    /// Does a share of the sweep in an ordinary batch's transaction (`t`): about twice as many
     /// hashes as the batch stored go from the slice being swept to [`HASHES`], and as many dead
     /// queue rows are deleted, so the durable commit that ends the slice finds little left.
-    pub(crate) fn advance(&mut self, txn: &WriteTransaction) -> Result<()> {
-        let mut queue = txn.open_table(QUEUE)?;
-        let next = next_key(&queue)?.max(self.seen_next);
-        let budget = 2 * (next - self.seen_next) as usize + 16;
-        self.seen_next = next;
+    pub(crate) fn advance(&mut self, t: &mut IndexTables<'_>) -> Result<()> {
+        let budget = 2 * (t.next - self.seen_next) as usize + 16;
+        self.seen_next = t.next;
         let end = (self.dead_done + budget as u64).min(self.sweep.sealed_from);
         if self.dead_done < end {
-            queue.retain_in(self.dead_done..end, |_, _| false)?;
+            t.queue.retain_in(self.dead_done..end, |_, _| false)?;
             self.dead_done = end;
         }
-        drop(queue);
         self.fill_todo()?;
         let end = (self.done + budget).min(self.todo.len());
         if self.done < end {
-            let mut hashes = txn.open_table(HASHES)?;
+            let hashes = t.hashes.get_mut()?;
             for (hash, slot) in &self.todo[self.done..end] {
                 hashes.insert(hash, slot)?;
             }
@@ -251,42 +248,43 @@ impl HashIndex {
         Ok(())
     }
 
-    /// Ends the slice in `txn`, the transaction of a durable commit: writes what batches left of
-    /// slice `cursor` of the sealed generation to [`HASHES`], deletes dead queue rows as needed
-    /// to finish them by the end of the round, and records where the sweep stands.
-    /// [`HashIndex::swept`] takes the returned step once `txn` has committed.
-    pub(crate) fn sweep(&mut self, txn: &WriteTransaction) -> Result<Sweep> {
+    /// Ends the slice in the transaction of a durable commit (`t`, and its `state` table):
+    /// writes what batches left of slice `cursor` of the sealed generation to [`HASHES`],
+    /// deletes dead queue rows as needed to finish them by the end of the round, and records
+    /// where the sweep stands. [`HashIndex::swept`] takes the returned step once the
+    /// transaction has committed.
+    pub(crate) fn sweep(
+        &mut self,
+        t: &mut IndexTables<'_>,
+        state: &mut Table<'_, &'static str, &'static [u8]>,
+    ) -> Result<Sweep> {
         self.fill_todo()?;
         if self.done < self.todo.len() {
-            let mut hashes = txn.open_table(HASHES)?;
+            let hashes = t.hashes.get_mut()?;
             for (hash, slot) in &self.todo[self.done..] {
                 hashes.insert(hash, slot)?;
             }
             self.done = self.todo.len();
         }
         let mut s = self.sweep;
-        let mut queue = txn.open_table(QUEUE)?;
         // What earlier batches deleted is gone (in this file) only once this commit is durable.
         s.dead_from = self.dead_done.max(s.dead_from);
         if s.dead_from < s.sealed_from {
             // An equal share per step, so the dead rows are gone when the round ends.
             let steps_left = u64::from(SLICES - s.cursor);
             let end = s.dead_from + (s.sealed_from - s.dead_from).div_ceil(steps_left);
-            queue.retain_in(s.dead_from..end, |_, _| false)?;
+            t.queue.retain_in(s.dead_from..end, |_, _| false)?;
             s.dead_from = end;
         }
         s.cursor += 1;
-        let next = next_key(&queue)?.max(s.current_from);
         if s.cursor == SLICES {
             // The sealed generation is all in the table; the current one is sealed.
             s.cursor = 0;
             s.sealed_from = s.current_from;
-            s.current_from = next;
+            s.current_from = t.next;
         }
-        self.seen_next = next;
-        drop(queue);
-        txn.open_table(STATE)?
-            .insert(STATE_SWEEP, s.encode().as_slice())?;
+        self.seen_next = t.next;
+        state.insert(STATE_SWEEP, s.encode().as_slice())?;
         Ok(s)
     }
 
@@ -314,8 +312,10 @@ fn next_key(queue: &impl ReadableTable<u64, ([u8; 32], Slot)>) -> Result<u64> {
 
 /// The index tables of a write transaction: lookups, and recording a newly stored entry.
 pub(crate) struct IndexTables<'t> {
-    hashes: Table<'t, [u8; 32], Slot>,
+    /// Opened for lookups (remote entries) and the sweep; a batch of appends may need neither.
+    hashes: LazyTable<'t, [u8; 32], Slot>,
     queue: Table<'t, u64, ([u8; 32], Slot)>,
+    /// The queue's next key.
     next: u64,
     pending: Pending,
 }
@@ -325,7 +325,7 @@ impl<'t> IndexTables<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction, index: &HashIndex) -> Result<Self> {
         let queue = txn.open_table(QUEUE)?;
         Ok(IndexTables {
-            hashes: txn.open_table(HASHES)?,
+            hashes: LazyTable::new(txn, HASHES),
             next: next_key(&queue)?.max(index.sweep.current_from),
             queue,
             pending: index.pending.clone(),
@@ -347,12 +347,15 @@ impl<'t> IndexTables<'t> {
 
     /// Whether an entry with this hash is stored.
     pub(crate) fn contains(&self, hash: &EntryHash) -> Result<bool> {
-        Ok(slot_of(&self.pending, &self.hashes, hash)?.is_some())
+        if self.pending.get(&hash.0)?.is_some() {
+            return Ok(true);
+        }
+        Ok(self.hashes.get()?.get(hash.0)?.is_some())
     }
 
     /// The durable table, and the generations.
-    pub(crate) fn parts(&self) -> (&Table<'t, [u8; 32], Slot>, &Pending) {
-        (&self.hashes, &self.pending)
+    pub(crate) fn parts(&self) -> Result<(&Table<'t, [u8; 32], Slot>, &Pending)> {
+        Ok((self.hashes.get()?, &self.pending))
     }
 }
 
@@ -422,17 +425,18 @@ mod tests {
     /// Commits a batch storing entries `from..to`, durably (a sweep step) or not.
     fn commit(db: &Database, index: &mut HashIndex, from: u64, to: u64, durable: bool) {
         let txn = db.begin_write().expect("write");
-        {
+        let step = {
             let mut t = IndexTables::open(&txn, index).expect("tables");
             for i in from..to {
                 t.insert(&hash(i), slot(i)).expect("insert");
             }
-        }
-        let step = if durable {
-            Some(index.sweep(&txn).expect("sweep"))
-        } else {
-            index.advance(&txn).expect("advance");
-            None
+            if durable {
+                let mut state = txn.open_table(STATE).expect("state");
+                Some(index.sweep(&mut t, &mut state).expect("sweep"))
+            } else {
+                index.advance(&mut t).expect("advance");
+                None
+            }
         };
         txn.commit().expect("commit");
         if let Some(step) = step {

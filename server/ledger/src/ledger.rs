@@ -23,8 +23,8 @@ use crate::keys::{EntryHash, MemberKey, PactId, Signer};
 use crate::order::{Epoch, Node, Tail};
 use crate::view::read::{Snapshot, ViewReader};
 use crate::view::tables::{
-    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, STATE, STATE_JOURNAL_GEN,
-    STATE_LAYOUT, STATE_PACT_ID,
+    ARRIVAL, BRANCHES, ENTRIES, EngineRow, FORKS, HEADS, LAYOUT_VERSION, LazyTable, STATE,
+    STATE_JOURNAL_GEN, STATE_LAYOUT, STATE_PACT_ID,
 };
 use crate::view::txn::{Digest, ViewTxn};
 use crate::wire;
@@ -326,7 +326,7 @@ impl Ledger {
             }
         }
         // Create every table now, so readers of a ledger still waiting for its genesis work.
-        LogTables::open(&txn, &HashIndex::default())?;
+        LogTables::create_all(&txn)?;
         ViewTxn::create_all(&txn)?;
         txn.commit()?;
         Ledger::open(db)
@@ -459,8 +459,12 @@ impl Ledger {
             self.stale = false;
         }
         self.stale = true;
+        let durable = match (commit, &self.journal) {
+            (Commit::Replay, _) | (Commit::Deferred, Some(_)) => false,
+            (Commit::Durable | Commit::Checkpoint, _) | (_, None) => true,
+        };
         let mut txn = self.db.begin_write()?;
-        let (r, report, record) = {
+        let (r, report, record, sweep) = {
             let log = LogTables::open(&txn, &self.state.hashes)?;
             let view = ViewTxn::open(&txn, self.state.digest)?;
             let mut b = Batch {
@@ -476,23 +480,11 @@ impl Ledger {
                 results: HashMap::new(),
                 verifier: crate::entry::Verifier::default(),
                 record: (commit == Commit::Deferred).then(Vec::new),
+                durable,
             };
             let r = f(&mut b)?;
-            let (report, record) = b.finish()?;
-            (r, report, record)
-        };
-        // The hashes in memory move to their table a slice per durable commit, a share of it
-        // in each batch.
-        let durable = match (commit, &self.journal) {
-            (Commit::Replay, _) => false,
-            (Commit::Durable | Commit::Checkpoint, _) | (_, None) => true,
-            (Commit::Deferred, Some(_)) => false,
-        };
-        let sweep = if durable {
-            Some(self.state.hashes.sweep(&txn)?)
-        } else {
-            self.state.hashes.advance(&txn)?;
-            None
+            let (report, record, sweep) = b.finish()?;
+            (r, report, record, sweep)
         };
         let mut deferred = None;
         let failure = match (commit, &self.journal) {
@@ -756,8 +748,8 @@ impl Deferred {
 struct LogTables<'t> {
     entries: Table<'t, ([u8; 32], u64), &'static [u8]>,
     index: IndexTables<'t>,
-    branches: Table<'t, [u8; 32], &'static [u8]>,
-    forks: Table<'t, ([u8; 32], u64), [u8; 32]>,
+    branches: LazyTable<'t, [u8; 32], &'static [u8]>,
+    forks: LazyTable<'t, ([u8; 32], u64), [u8; 32]>,
     heads: Table<'t, [u8; 32], u64>,
     arrival: Table<'t, u64, [u8; 32]>,
     state: Table<'t, &'static str, &'static [u8]>,
@@ -768,8 +760,8 @@ impl<'t> LogTables<'t> {
         Ok(LogTables {
             entries: txn.open_table(ENTRIES)?,
             index: IndexTables::open(txn, index)?,
-            branches: txn.open_table(BRANCHES)?,
-            forks: txn.open_table(FORKS)?,
+            branches: LazyTable::new(txn, BRANCHES),
+            forks: LazyTable::new(txn, FORKS),
             heads: txn.open_table(HEADS)?,
             arrival: txn.open_table(ARRIVAL)?,
             state: txn.open_table(STATE)?,
@@ -778,9 +770,23 @@ impl<'t> LogTables<'t> {
 }
 
 impl LogTables<'_> {
+    /// Creates every log table (batches open some only when they need them).
+    fn create_all(txn: &WriteTransaction) -> Result<()> {
+        let t = LogTables::open(txn, &HashIndex::default())?;
+        t.index.parts()?;
+        t.branches.get()?;
+        t.forks.get()?;
+        Ok(())
+    }
+
     /// Slot and stored bytes of a stored entry, by hash.
     fn by_hash(&self, hash: &EntryHash) -> Result<Option<(MemberKey, u64, Vec<u8>)>> {
-        bytes_by_hash(&self.entries, self.index.parts(), &self.branches, hash)
+        bytes_by_hash(
+            &self.entries,
+            self.index.parts()?,
+            self.branches.get()?,
+            hash,
+        )
     }
 }
 
@@ -867,6 +873,9 @@ pub struct Batch<'a, 't> {
     /// With a journal: the entries this batch stored, in order (`None` for a local append,
     /// whose bytes exist once signed).
     record: Option<Vec<Option<Vec<u8>>>>,
+    /// Whether the batch commits durably: it then ends a slice of the hash sweep
+    /// ([`crate::hashes`]); other batches do a share of it.
+    durable: bool,
 }
 
 /// Where and how the current batch last applied an entry.

@@ -10,6 +10,7 @@ use super::{
 use crate::code::Code;
 use crate::entry::{self, Draft, EntryRef, Header, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
+use crate::hashes::Sweep;
 use crate::keys::{EntryHash, MemberKey, Signer};
 use crate::order::{Epoch, Node};
 use crate::view::apply::check_body;
@@ -224,11 +225,12 @@ impl Batch<'_, '_> {
             }
             Some(first) if first != hash => {
                 if let Some(bytes) = bytes {
-                    self.log.branches.insert(hash.0, bytes)?;
+                    self.log.branches.get_mut()?.insert(hash.0, bytes)?;
                     self.log.index.insert(&hash, slot)?;
                 }
-                if self.log.forks.get(slot)?.is_none() {
-                    self.log.forks.insert(slot, hash.0)?;
+                let forks = self.log.forks.get_mut()?;
+                if forks.get(slot)?.is_none() {
+                    forks.insert(slot, hash.0)?;
                 }
                 self.st.fork_slots.insert((h.author, h.seq));
                 self.events.push(Event::ForkDetected {
@@ -394,7 +396,7 @@ impl Batch<'_, '_> {
     }
 
     /// Reconciles, records the engine state, and builds the report.
-    pub(super) fn finish(mut self) -> Result<(CommitReport, Option<Vec<Vec<u8>>>)> {
+    pub(super) fn finish(mut self) -> Result<Finished> {
         self.reconcile()?;
         let signed = std::mem::take(&mut self.sign_ahead).finish()?;
         if signed.len() != self.unsigned.len() {
@@ -427,7 +429,10 @@ impl Batch<'_, '_> {
                     .entries
                     .insert(slot, stored_value(&hash, &bytes).as_slice())?;
             } else {
-                self.log.branches.insert(hash.0, bytes.as_slice())?;
+                self.log
+                    .branches
+                    .get_mut()?
+                    .insert(hash.0, bytes.as_slice())?;
             }
             self.log.index.insert(&hash, slot)?;
         }
@@ -454,15 +459,28 @@ impl Batch<'_, '_> {
                 ledger_time: a.ledger_time,
             });
         }
+        // The hashes in memory move to their table a slice per durable commit, a share of it
+        // in each batch.
+        let sweep = if self.durable {
+            Some(st.hashes.sweep(&mut self.log.index, &mut self.log.state)?)
+        } else {
+            st.hashes.advance(&mut self.log.index)?;
+            None
+        };
         Ok((
             CommitReport {
                 events: self.events,
                 appended,
             },
             record,
+            sweep,
         ))
     }
 }
+
+/// What a finished batch hands its commit: the report, the journal record (with a journal) and
+/// the step of the hash sweep (a durable commit).
+pub(super) type Finished = (CommitReport, Option<Vec<Vec<u8>>>, Option<Sweep>);
 
 fn corrupt_entries() -> Error {
     Error::Corrupt("bad row in log.entries".into())

@@ -103,8 +103,14 @@ impl Batch<'_, '_> {
         let (body, first_apply) = match self.fresh.get_mut(&hash) {
             Some(f) => (f.body.clone(), !std::mem::replace(&mut f.applied, true)),
             None => {
-                let b = slot_bytes(&self.log.entries, &self.log.branches, &author, seq, &hash)?
-                    .ok_or_else(|| Error::Corrupt("entry to apply is missing".into()))?;
+                let b = slot_bytes(
+                    &self.log.entries,
+                    self.log.branches.get()?,
+                    &author,
+                    seq,
+                    &hash,
+                )?
+                .ok_or_else(|| Error::Corrupt("entry to apply is missing".into()))?;
                 (decode_stored(&b)?.body, false)
             }
         };

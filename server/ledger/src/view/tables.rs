@@ -12,7 +12,9 @@
 //! ([`crate::hashes`]); the entry an order row names is found by its author and seq, and an
 //! entry's position by hash goes hash → slot → API id row → position.
 
-use redb::{ReadableTable, TableDefinition, TableHandle};
+use std::cell::OnceCell;
+
+use redb::{ReadableTable, Table, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
@@ -56,6 +58,42 @@ pub(crate) const STATE_LAYOUT: &str = "layout";
 /// hash index, outcome and API id in the order row, binary API id keys (1 kept entries by hash
 /// and a `view.results` table).
 pub(crate) const LAYOUT_VERSION: u32 = 3;
+
+/// A table of a write transaction opened when first used: opening is a lookup in redb's table
+/// of tables, and most batches never touch the rarer tables.
+pub(crate) struct LazyTable<'t, K: redb::Key + 'static, V: redb::Value + 'static> {
+    txn: &'t WriteTransaction,
+    def: TableDefinition<'static, K, V>,
+    cell: OnceCell<Table<'t, K, V>>,
+}
+
+impl<'t, K: redb::Key + 'static, V: redb::Value + 'static> LazyTable<'t, K, V> {
+    /// The table `def` of `txn`, not opened yet.
+    pub(crate) fn new(txn: &'t WriteTransaction, def: TableDefinition<'static, K, V>) -> Self {
+        LazyTable {
+            txn,
+            def,
+            cell: OnceCell::new(),
+        }
+    }
+
+    /// The table, opened now if it was not.
+    pub(crate) fn get(&self) -> Result<&Table<'t, K, V>> {
+        if let Some(t) = self.cell.get() {
+            return Ok(t);
+        }
+        let opened = self.txn.open_table(self.def)?;
+        Ok(self.cell.get_or_init(|| opened))
+    }
+
+    /// The table for writing, opened now if it was not.
+    pub(crate) fn get_mut(&mut self) -> Result<&mut Table<'t, K, V>> {
+        self.get()?;
+        self.cell
+            .get_mut()
+            .ok_or_else(|| Error::Corrupt(format!("table {} did not open", self.def.name())))
+    }
+}
 
 // ---- replicated tables (in the view digest) ----
 
