@@ -1162,11 +1162,13 @@ fn bench_size(opts: &Opts, report: &mut Report) -> BenchResult<()> {
     let n = opts.size(100_000, 2_000);
     for (per_commit, journaled) in [(16, false), (16, true), (BULK_BATCH, false)] {
         let (mut raw, mut compacted, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+        let mut reopen = Vec::new();
         for run in 0..opts.runs {
             let s = size_run(n, per_commit, journaled, run == 0)?;
             raw.push(s.raw as f64 / n as f64);
             compacted.push(s.compacted as f64 / n as f64);
             stored.push(s.stored as f64 / n as f64);
+            reopen.push(s.reopen.as_secs_f64() * 1000.0);
         }
         let case = if journaled {
             format!("{n} entries, {per_commit} per commit, journal (as the daemon)")
@@ -1188,6 +1190,12 @@ fn bench_size(opts: &Opts, report: &mut Report) -> BenchResult<()> {
             Target::Below(1024.0),
         );
         report.add(Group::Size, &case, "key+value bytes/entry", stored);
+        report.add(
+            Group::Size,
+            &case,
+            "reopen after a clean close (ms)",
+            reopen,
+        );
     }
     Ok(())
 }
@@ -1196,6 +1204,9 @@ struct SizeRun {
     raw: u64,
     compacted: u64,
     stored: u64,
+    /// Opening the ledger again (and its journal), as a daemon does at start: it rebuilds the
+    /// hashes not yet swept into `log.hashes` from their queue.
+    reopen: Duration,
 }
 
 /// Creates a pact, compacts the empty file, appends `n` entries `per_commit` per commit
@@ -1219,6 +1230,13 @@ fn size_run(n: u64, per_commit: u64, journaled: bool, show_tables: bool) -> Benc
     append_notes(&mut ledger, &creator, n, per_commit)?;
     let took = t0.elapsed();
     drop(ledger);
+    let t0 = Instant::now();
+    let mut ledger = Ledger::open(Database::open(&path)?)?;
+    if journaled {
+        ledger.attach_journal(JournalFile::open(&journal)?)?;
+    }
+    let reopen = t0.elapsed();
+    drop(ledger);
     let journal_len = if journaled {
         std::fs::metadata(&journal)?.len()
     } else {
@@ -1239,6 +1257,7 @@ fn size_run(n: u64, per_commit: u64, journaled: bool, show_tables: bool) -> Benc
         raw: grown.saturating_sub(empty),
         compacted: compacted.saturating_sub(empty),
         stored,
+        reopen,
     })
 }
 
