@@ -178,8 +178,14 @@ impl HashIndex {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(HashIndex::default()),
             Err(e) => return Err(e.into()),
         };
-        let mut current: [Bucket; SLICES as usize] = Default::default();
-        let mut sealed: [Bucket; SLICES as usize] = Default::default();
+        // Room for what the queue's keys say is there, so the buckets are not grown row by row.
+        let next = next_key(&queue)?.max(sweep.current_from);
+        let per_bucket = |rows: u64| (rows / u64::from(SLICES)) as usize * 9 / 8;
+        let room = |rows: u64| -> [Bucket; SLICES as usize] {
+            std::array::from_fn(|_| Bucket::with_capacity(per_bucket(rows)))
+        };
+        let mut current = room(next - sweep.current_from);
+        let mut sealed = room(sweep.current_from - sweep.sealed_from);
         for row in queue.range(sweep.sealed_from..)? {
             let (k, v) = row?;
             let (hash, slot) = v.value();
@@ -199,7 +205,7 @@ impl HashIndex {
             todo: Vec::new(),
             done: 0,
             dead_done: sweep.dead_from,
-            seen_next: next_key(&queue)?.max(sweep.current_from),
+            seen_next: next,
         })
     }
 
