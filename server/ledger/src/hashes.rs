@@ -26,7 +26,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use redb::{ReadTransaction, ReadableTable, Table, TableDefinition, TableHandle, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableHandle,
+    WriteTransaction,
+};
 
 use crate::error::{Error, Result};
 use crate::keys::{EntryHash, MemberKey};
@@ -179,8 +182,10 @@ impl HashIndex {
             Err(e) => return Err(e.into()),
         };
         // Room for what the queue's keys say is there, so the buckets are not grown row by row.
+        // (Never more than the queue holds, whatever a damaged sweep row says.)
         let next = next_key(&queue)?.max(sweep.current_from);
-        let per_bucket = |rows: u64| (rows / u64::from(SLICES)) as usize * 9 / 8;
+        let len = queue.len()?;
+        let per_bucket = |rows: u64| (rows.min(len) / u64::from(SLICES)) as usize * 9 / 8;
         let room = |rows: u64| -> [Bucket; SLICES as usize] {
             std::array::from_fn(|_| Bucket::with_capacity(per_bucket(rows)))
         };
@@ -528,6 +533,30 @@ mod tests {
                 prop_assert_eq!(bucket(&rebuilt.pending.sealed), sealed);
             }
         }
+    }
+
+    #[test]
+    fn a_damaged_sweep_row_does_not_make_the_load_reserve_what_the_queue_lacks() {
+        let db = db();
+        let mut index = HashIndex::default();
+        commit(&db, &mut index, 0, 40, true);
+        let txn = db.begin_write().expect("write");
+        {
+            let huge = Sweep {
+                current_from: u64::MAX / 2,
+                sealed_from: 0,
+                dead_from: 0,
+                cursor: 0,
+            };
+            let mut state = txn.open_table(STATE).expect("state");
+            state
+                .insert(STATE_SWEEP, huge.encode().as_slice())
+                .expect("insert");
+        }
+        txn.commit().expect("commit");
+        let loaded = HashIndex::load(&db.begin_read().expect("read")).expect("load");
+        // Every row reads as the sealed generation's: nothing is lost, nothing huge reserved.
+        assert_eq!(loaded.in_memory().expect("len"), 40);
     }
 
     #[test]
