@@ -79,8 +79,12 @@ pub enum Error {
         message: String,
     },
     /// The ledger file holds something this version cannot read. Nothing was changed.
-    #[error("ledger file is corrupt ({0}); it was left as it is")]
+    #[error("ledger file is corrupt ({0})")]
     Corrupt(String),
+    /// The ledger file was written in another layout version, which this build does not
+    /// convert. Nothing was changed.
+    #[error("{0}")]
+    Layout(String),
     /// Storage failed (disk full, read-only, I/O error). The operation changed nothing.
     #[error("storage error: {0}")]
     Storage(String),

@@ -31,9 +31,10 @@ pub(super) fn check_layout(state: &impl ReadableTable<&'static str, &'static [u8
         return Ok(());
     }
     let found = layout.map_or_else(|| "none".to_string(), |l| l.to_string());
-    Err(Error::Corrupt(format!(
+    Err(Error::Layout(format!(
         "the ledger file has layout version {found}; this build reads only version \
-         {LAYOUT_VERSION} (files of other versions are not converted)"
+         {LAYOUT_VERSION} (files of other versions are not converted: use the build that wrote \
+         it, or remove the pact and join it again from a peer)"
     )))
 }
 
@@ -189,7 +190,7 @@ mod tests {
             "the ledger file has layout version 1; this build reads only version {LAYOUT_VERSION}"
         );
         let db = match Ledger::open(db) {
-            Err(Error::Corrupt(m)) => {
+            Err(Error::Layout(m)) => {
                 assert!(m.starts_with(&expected), "{m}");
                 None
             }
@@ -212,7 +213,7 @@ mod tests {
         }
         txn.commit().expect("commit");
         match Ledger::join(db, pact) {
-            Err(Error::Corrupt(m)) => assert!(m.starts_with(&expected), "{m}"),
+            Err(Error::Layout(m)) => assert!(m.starts_with(&expected), "{m}"),
             Err(e) => panic!("unexpected error: {e}"),
             Ok(_) => panic!("a layout 1 file was joined"),
         }
