@@ -161,8 +161,6 @@ pub(crate) struct HashIndex {
     done: usize,
     /// Queue rows below this one are dead and deleted (in this process).
     dead_done: u64,
-    /// The queue's next key when the last batch ended, to count what each batch stored.
-    seen_next: u64,
 }
 
 impl HashIndex {
@@ -210,7 +208,6 @@ impl HashIndex {
             todo: Vec::new(),
             done: 0,
             dead_done: sweep.dead_from,
-            seen_next: next,
         })
     }
 
@@ -223,8 +220,7 @@ impl HashIndex {
     /// hashes as the batch stored go from the slice being swept to [`HASHES`], and as many dead
     /// queue rows are deleted, so the durable commit that ends the slice finds little left.
     pub(crate) fn advance(&mut self, t: &mut IndexTables<'_>) -> Result<()> {
-        let budget = 2 * (t.next - self.seen_next) as usize + 16;
-        self.seen_next = t.next;
+        let budget = 2 * (t.next - t.first) as usize + 16;
         let end = (self.dead_done + budget as u64).min(self.sweep.sealed_from);
         if self.dead_done < end {
             t.queue.retain_in(self.dead_done..end, |_, _| false)?;
@@ -294,7 +290,6 @@ impl HashIndex {
             s.sealed_from = s.current_from;
             s.current_from = t.next;
         }
-        self.seen_next = t.next;
         state.insert(STATE_SWEEP, s.encode().as_slice())?;
         Ok(s)
     }
@@ -326,8 +321,9 @@ pub(crate) struct IndexTables<'t> {
     /// Opened for lookups (remote entries) and the sweep; a batch of appends may need neither.
     hashes: LazyTable<'t, [u8; 32], Slot>,
     queue: Table<'t, u64, ([u8; 32], Slot)>,
-    /// The queue's next key.
+    /// The queue's next key, and what it was when the tables were opened.
     next: u64,
+    first: u64,
     pending: Pending,
 }
 
@@ -335,9 +331,11 @@ impl<'t> IndexTables<'t> {
     /// Opens the tables in `txn` for a writer whose generations are `index`'s.
     pub(crate) fn open(txn: &'t WriteTransaction, index: &HashIndex) -> Result<Self> {
         let queue = txn.open_table(QUEUE)?;
+        let next = next_key(&queue)?.max(index.sweep.current_from);
         Ok(IndexTables {
             hashes: LazyTable::new(txn, HASHES),
-            next: next_key(&queue)?.max(index.sweep.current_from),
+            next,
+            first: next,
             queue,
             pending: index.pending.clone(),
         })
@@ -358,10 +356,7 @@ impl<'t> IndexTables<'t> {
 
     /// Whether an entry with this hash is stored.
     pub(crate) fn contains(&self, hash: &EntryHash) -> Result<bool> {
-        if self.pending.get(&hash.0)?.is_some() {
-            return Ok(true);
-        }
-        Ok(self.hashes.get()?.get(hash.0)?.is_some())
+        Ok(slot_of(&self.pending, self.hashes.get()?, hash)?.is_some())
     }
 
     /// The durable table, and the generations.

@@ -7,12 +7,10 @@
 //! multiset hash, the sum modulo 2^256 of BLAKE3 over table, key and value of every row, so
 //! reading it costs nothing and two views with the same rows have the same digest.
 
-use std::cell::OnceCell;
-
 use prost::Message;
 use redb::{ReadableTable, Table, WriteTransaction};
 
-use super::tables::{UNDO, ViewTable};
+use super::tables::{LazyTable, UNDO, ViewTable};
 use crate::error::{Error, Result};
 
 /// BLAKE3 derive-key context of view row hashes.
@@ -134,10 +132,8 @@ type ByteTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
 /// Read and write access to the replicated tables inside one redb write transaction.
 pub struct ViewTxn<'t> {
-    txn: &'t WriteTransaction,
-    /// Each replicated table, opened when first used: a batch touches a few of them, and
-    /// opening one costs a lookup in redb's table of tables.
-    tables: Vec<OnceCell<ByteTable<'t>>>,
+    /// Each replicated table, opened when first used: a batch touches a few of them.
+    tables: Vec<LazyTable<'t, &'static [u8], &'static [u8]>>,
     undo_table: Table<'t, (u64, u32), &'static [u8]>,
     digest: Digest,
     current: Option<Current>,
@@ -148,8 +144,10 @@ impl<'t> ViewTxn<'t> {
     /// Access to the replicated tables in `txn`, starting from the stored digest.
     pub(crate) fn open(txn: &'t WriteTransaction, digest: Digest) -> Result<Self> {
         Ok(ViewTxn {
-            txn,
-            tables: ViewTable::ALL.iter().map(|_| OnceCell::new()).collect(),
+            tables: ViewTable::ALL
+                .iter()
+                .map(|t| LazyTable::new(txn, t.def()))
+                .collect(),
             undo_table: txn.open_table(UNDO)?,
             digest,
             current: None,
@@ -165,27 +163,21 @@ impl<'t> ViewTxn<'t> {
         Ok(())
     }
 
-    fn cell(&self, t: ViewTable) -> Result<&OnceCell<ByteTable<'t>>> {
-        self.tables
-            .get(t as usize - 1)
-            .ok_or_else(|| Error::Corrupt(format!("no slot for table {t:?}")))
-    }
-
     fn table(&self, t: ViewTable) -> Result<&ByteTable<'t>> {
-        let cell = self.cell(t)?;
-        if let Some(table) = cell.get() {
-            return Ok(table);
-        }
-        let opened = self.txn.open_table(t.def())?;
-        Ok(cell.get_or_init(|| opened))
+        self.lazy(t)?.get()
     }
 
     fn table_mut(&mut self, t: ViewTable) -> Result<&mut ByteTable<'t>> {
-        self.table(t)?;
         self.tables
             .get_mut(t as usize - 1)
-            .and_then(OnceCell::get_mut)
-            .ok_or_else(|| Error::Corrupt(format!("table {t:?} did not open")))
+            .ok_or_else(|| Error::Corrupt(format!("no slot for table {t:?}")))?
+            .get_mut()
+    }
+
+    fn lazy(&self, t: ViewTable) -> Result<&LazyTable<'t, &'static [u8], &'static [u8]>> {
+        self.tables
+            .get(t as usize - 1)
+            .ok_or_else(|| Error::Corrupt(format!("no slot for table {t:?}")))
     }
 
     /// The current view digest.
