@@ -4,7 +4,7 @@
 //! daemon.json        token, ports, registry of pacts, current alias (0600, atomic writes)
 //! openpact.sock      control plane (0600)
 //! pid, logs/
-//! pacts/<alias>/     config.json, member.key, ledger.redb, ledger.journal, ...
+//! pacts/<alias>/     config.json, member.key, ledger.redb, ledger.journal{,2}, ...
 //! ```
 //!
 //! Every file is written 0600 and atomically (see `file`), every directory created 0700.

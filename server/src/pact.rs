@@ -26,9 +26,9 @@ use crate::events::EventBus;
 
 /// The ledger file inside a pact's directory.
 pub const LEDGER_FILE: &str = "ledger.redb";
-/// The ledger's journal, beside it: batches are durable once their record is flushed there
-/// (see `openpact_ledger::journal`).
-pub const JOURNAL_FILE: &str = "ledger.journal";
+/// The ledger's journal, two files beside it used in turn: batches are durable once their
+/// record is flushed there (see `openpact_ledger::journal`).
+pub const JOURNAL_FILES: [&str; 2] = ["ledger.journal", "ledger.journal2"];
 /// The config key of the peer addresses a daemon knows for a pact.
 const PEERS_KEY: &str = "peers";
 /// The config key of the seed hints a pact was joined with.
@@ -116,11 +116,19 @@ fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
             path.display()
         ))
     };
-    let db = redb::Database::open(path).map_err(|e| failed(&e))?;
+    // The file is written behind: a checkpoint's pages go to disk on a thread of their own,
+    // and the journal keeps what they hold until they are there.
+    let (backend, sync) = openpact_ledger::WriteBehind::open_file(path).map_err(|e| failed(&e))?;
+    let db = redb::Database::builder()
+        .create_with_backend(backend)
+        .map_err(|e| failed(&e))?;
     let mut ledger = Ledger::open(db).map_err(|e| failed(&e))?;
-    let journal = path.with_file_name(JOURNAL_FILE);
-    let file = openpact_ledger::JournalFile::open(&journal).map_err(|e| failed(&e))?;
-    let replayed = ledger.attach_journal(file).map_err(|e| failed(&e))?;
+    let [first, second] = JOURNAL_FILES.map(|name| path.with_file_name(name));
+    let first = openpact_ledger::JournalFile::open(&first).map_err(|e| failed(&e))?;
+    let second = openpact_ledger::JournalFile::open(&second).map_err(|e| failed(&e))?;
+    let replayed = ledger
+        .attach_journal(first, second, Some(sync))
+        .map_err(|e| failed(&e))?;
     if replayed > 0 {
         tracing::info!(
             ledger = %path.display(),

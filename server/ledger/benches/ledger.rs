@@ -25,7 +25,7 @@ use openpact_ledger::view::Kind;
 use openpact_ledger::view::read::ListQuery;
 use openpact_ledger::{
     Clock, Event, Ingested, JournalFile, Ledger, MemberKey, PactId, PactParams, Signer,
-    SystemClock, Writer, WriterConfig, wire,
+    SystemClock, WriteBehind, Writer, WriterConfig, wire,
 };
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, TableHandle};
 use tempfile::TempDir;
@@ -417,6 +417,25 @@ fn open_db(path: &Path) -> BenchResult<Database> {
 }
 
 /// A new pact in a new file, created by `creator`.
+/// Opens the ledger at `path` as the daemon does: its file written behind, and the two journal
+/// files beside it attached (their flushes counted in `flushes`, when given).
+fn open_journaled(path: &Path, flushes: Option<Arc<AtomicU64>>) -> BenchResult<Ledger> {
+    let (backend, sync) = WriteBehind::open_file(path)?;
+    let mut ledger = Ledger::open(Database::builder().create_with_backend(backend)?)?;
+    let counted = |name: &str| -> BenchResult<CountedSyncs> {
+        Ok(CountedSyncs(
+            JournalFile::open(&path.with_file_name(name))?,
+            flushes.clone().unwrap_or_default(),
+        ))
+    };
+    ledger.attach_journal(
+        counted("ledger.journal")?,
+        counted("ledger.journal2")?,
+        Some(sync),
+    )?;
+    Ok(ledger)
+}
+
 fn create(path: &Path, creator: &Signer) -> BenchResult<Ledger> {
     Ok(Ledger::create(
         open_db(path)?,
@@ -588,13 +607,11 @@ fn bench_append(opts: &Opts, report: &mut Report) -> BenchResult<()> {
 fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<AppendRun> {
     let dir = TempDir::new()?;
     let creator = Signer::from_seed([1; 32]);
-    let mut ledger = create(&dir.path().join("ledger.redb"), &creator)?;
+    let path = dir.path().join("ledger.redb");
+    drop(create(&path, &creator)?);
     // As the daemon runs it: batches made durable by the journal (its flushes counted).
     let flushes = Arc::new(AtomicU64::new(0));
-    ledger.attach_journal(CountedSyncs(
-        JournalFile::open(&dir.path().join("ledger.journal"))?,
-        flushes.clone(),
-    ))?;
+    let ledger = open_journaled(&path, Some(flushes.clone()))?;
     let counts = Arc::new(SinkCounts::default());
     let sink = counts.clone();
     let writer = Writer::spawn(
@@ -1221,27 +1238,27 @@ fn size_run(n: u64, per_commit: u64, journaled: bool, show_tables: bool) -> Benc
     let empty = std::fs::metadata(&path)?.len();
     let stored_before = stored_bytes(&path, false)?;
 
-    let mut ledger = Ledger::open(Database::open(&path)?)?;
-    let journal = dir.path().join("ledger.journal");
-    if journaled {
-        ledger.attach_journal(JournalFile::open(&journal)?)?;
-    }
+    let mut ledger = match journaled {
+        true => open_journaled(&path, None)?,
+        false => Ledger::open(Database::open(&path)?)?,
+    };
     let t0 = Instant::now();
     append_notes(&mut ledger, &creator, n, per_commit)?;
     let took = t0.elapsed();
     drop(ledger);
     let t0 = Instant::now();
-    let mut ledger = Ledger::open(Database::open(&path)?)?;
-    if journaled {
-        ledger.attach_journal(JournalFile::open(&journal)?)?;
-    }
+    let ledger = match journaled {
+        true => open_journaled(&path, None)?,
+        false => Ledger::open(Database::open(&path)?)?,
+    };
     let reopen = t0.elapsed();
     drop(ledger);
-    let journal_len = if journaled {
-        std::fs::metadata(&journal)?.len()
-    } else {
-        0
-    };
+    let mut journal_len = 0;
+    if journaled {
+        for name in ["ledger.journal", "ledger.journal2"] {
+            journal_len += std::fs::metadata(path.with_file_name(name))?.len();
+        }
+    }
     let grown = std::fs::metadata(&path)?.len() + journal_len;
     let stored = stored_bytes(&path, show_tables)? - stored_before;
     compact(&path)?;

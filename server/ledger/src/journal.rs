@@ -7,14 +7,21 @@
 //! up at a *checkpoint*, a durable commit taken when the journal has grown past its limit (and
 //! when the ledger closes), after which the journal starts over.
 //!
-//! Which records are not yet in redb's durable state is told by a generation number. The file
-//! starts with a header naming its generation; each record's checksum covers that generation;
-//! redb's state row [`STATE_JOURNAL_GEN`](crate::view::tables) names the generation whose
-//! records are *not* yet in its durable state. A checkpoint commits the next generation number
-//! along with everything the records held, then rewrites the header: a crash between the two
-//! leaves an old header, whose records are then ignored (they are in the checkpoint). Records of
-//! an older generation left further in the file fail their checksum, and so does a record torn
-//! by a crash; reading stops at the first record that does not check.
+//! Which records are not yet in redb's durable state is told by generation numbers. A journal
+//! is two files, used in turn; each starts with a header naming its generation, and each
+//! record's checksum covers that generation. redb's state row
+//! [`STATE_JOURNAL_GEN`](crate::view::tables) names the oldest generation whose records are
+//! *not* in its durable state. A checkpoint commits the next generation number along with
+//! everything the records held, then starts the *other* file over under that number, and new
+//! records go there. The file it leaves keeps its records until the checkpoint is known to be on
+//! disk: redb's file may be written behind ([`crate::behind`]), and then a checkpoint's commit
+//! returns before its pages are flushed. The next checkpoint waits for that before it starts
+//! the file over again, so at most one checkpoint is ever unflushed, and a reopen replays the
+//! file of redb's generation and then the file of the one after it. Records of an older
+//! generation left further in a file fail their checksum, and so does a record torn by a crash;
+//! reading stops at the first record that does not check. Records are flushed in the order
+//! their batches ran, whichever file they go to, so a record of the newer file is never on disk
+//! without every record before it.
 //!
 //! A record holds the signed entries of one batch, in the order the batch stored them.
 //! Replaying them through [`crate::Batch::ingest`], one batch per record, rebuilds exactly what
@@ -46,7 +53,7 @@ pub const DEFAULT_LIMIT: u64 = 1 << 20;
 /// An open journal, positioned after its last record.
 pub(crate) struct Journal {
     file: Box<dyn StorageBackend>,
-    generation: u64,
+    generation: Option<u64>,
     end: u64,
 }
 
@@ -54,7 +61,7 @@ impl std::fmt::Debug for Journal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Journal(generation {}, {} bytes)",
+            "Journal(generation {:?}, {} bytes)",
             self.generation, self.end
         )
     }
@@ -98,23 +105,25 @@ fn decode(mut payload: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 impl Journal {
-    /// Reads the records of `generation` from `file` (none when the file is empty, new, or of
-    /// another generation), and returns them with the journal. Call [`Journal::reset`] before
-    /// appending.
-    pub(crate) fn read(
-        file: Box<dyn StorageBackend>,
-        generation: u64,
-    ) -> Result<(Journal, Vec<Vec<Vec<u8>>>)> {
+    /// Reads the records in `file` under the generation its header names (none when the file
+    /// is empty, new, or not a journal), and returns them with the journal. Call
+    /// [`Journal::reset`] before appending.
+    pub(crate) fn read(file: Box<dyn StorageBackend>) -> Result<(Journal, Vec<Vec<Vec<u8>>>)> {
         let len = file.len().map_err(|e| io_err("length", e))?;
         let mut records = Vec::new();
         let mut end = HEADER;
+        let mut generation = None;
         if len >= HEADER {
             let mut header = [0u8; HEADER as usize];
             file.read(0, &mut header).map_err(|e| io_err("read", e))?;
-            let same = &header[..8] == MAGIC
-                && header[8..16] == generation.to_le_bytes()
-                && header[16..].iter().all(|b| *b == 0);
-            while same && end + RECORD_HEADER <= len {
+            if &header[..8] == MAGIC && header[16..].iter().all(|b| *b == 0) {
+                let mut g = [0u8; 8];
+                g.copy_from_slice(&header[8..16]);
+                generation = Some(u64::from_le_bytes(g));
+            }
+            while let Some(g) = generation
+                && end + RECORD_HEADER <= len
+            {
                 let mut rh = [0u8; RECORD_HEADER as usize];
                 file.read(end, &mut rh).map_err(|e| io_err("read", e))?;
                 let plen = u64::from(u32::from_le_bytes([rh[0], rh[1], rh[2], rh[3]]));
@@ -124,7 +133,7 @@ impl Journal {
                 let mut payload = vec![0u8; plen as usize];
                 file.read(end + RECORD_HEADER, &mut payload)
                     .map_err(|e| io_err("read", e))?;
-                if rh[4..] != check(generation, &payload) {
+                if rh[4..] != check(g, &payload) {
                     break;
                 }
                 records.push(decode(&payload)?);
@@ -152,7 +161,7 @@ impl Journal {
             .write(0, &header)
             .map_err(|e| io_err("write", e))?;
         self.file.sync_data().map_err(|e| io_err("flush", e))?;
-        self.generation = generation;
+        self.generation = Some(generation);
         self.end = HEADER;
         Ok(())
     }
@@ -160,11 +169,14 @@ impl Journal {
     /// Appends records (each one batch's entries, in order) with one write, and flushes them:
     /// once this returns, they survive a crash.
     pub(crate) fn append(&mut self, records: &[&[Vec<u8>]]) -> Result<()> {
+        let generation = self
+            .generation
+            .ok_or_else(|| Error::Storage("journal append before its header was written".into()))?;
         let mut buf = Vec::new();
         for entries in records {
             let payload = encode(entries);
             buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&check(self.generation, &payload));
+            buf.extend_from_slice(&check(generation, &payload));
             buf.extend_from_slice(&payload);
         }
         let end = self.end + buf.len() as u64;
@@ -177,8 +189,9 @@ impl Journal {
         Ok(())
     }
 
-    /// The generation records are written under.
-    pub(crate) fn generation(&self) -> u64 {
+    /// The generation records are written under (none before the first reset of a file
+    /// without a header).
+    pub(crate) fn generation(&self) -> Option<u64> {
         self.generation
     }
 
@@ -307,19 +320,19 @@ mod tests {
         (0..n).map(|i| vec![tag; 10 + i * 7]).collect()
     }
 
-    fn read(mem: &Mem, generation: u64) -> Vec<Vec<Vec<u8>>> {
-        match Journal::read(Box::new(mem.clone()), generation) {
-            Ok((_, records)) => records,
+    /// The generation the file's header names, and its records.
+    fn read(mem: &Mem) -> (Option<u64>, Vec<Vec<Vec<u8>>>) {
+        match Journal::read(Box::new(mem.clone())) {
+            Ok((j, records)) => (j.generation(), records),
             Err(e) => panic!("reading the journal failed: {e}"),
         }
     }
 
     fn fresh(mem: &Mem, generation: u64) -> Journal {
-        let (mut j, records) = match Journal::read(Box::new(mem.clone()), generation) {
+        let (mut j, _) = match Journal::read(Box::new(mem.clone())) {
             Ok(r) => r,
             Err(e) => panic!("reading the journal failed: {e}"),
         };
-        assert!(records.is_empty());
         if let Err(e) = j.reset(generation) {
             panic!("reset failed: {e}");
         }
@@ -327,19 +340,33 @@ mod tests {
     }
 
     #[test]
-    fn records_read_back_in_order_only_under_their_generation() -> Result<()> {
+    fn records_read_back_in_order_under_their_generation() -> Result<()> {
         let mem = Mem::default();
         let mut j = fresh(&mem, 7);
         j.append(&[&entries(1, 3)])?;
         // Two batches flushed together: one write, two records.
         j.append(&[&entries(2, 1), &entries(3, 2)])?;
         assert_eq!(
-            read(&mem, 7),
-            vec![entries(1, 3), entries(2, 1), entries(3, 2)]
+            read(&mem),
+            (Some(7), vec![entries(1, 3), entries(2, 1), entries(3, 2)])
         );
-        // A checkpoint took generation 8: the old records are in it, and are not replayed.
-        assert!(read(&mem, 8).is_empty());
+        // A record checked under another generation is not one of this file's.
+        let mut bytes = mem.bytes();
+        bytes[8] = 8;
+        mem.set(bytes);
+        assert_eq!(read(&mem), (Some(8), vec![]));
         Ok(())
+    }
+
+    #[test]
+    fn a_file_never_started_takes_no_records() {
+        let mem = Mem::default();
+        let (mut j, _) = match Journal::read(Box::new(mem.clone())) {
+            Ok(r) => r,
+            Err(e) => panic!("reading the journal failed: {e}"),
+        };
+        assert!(j.append(&[&entries(1, 1)]).is_err());
+        assert!(mem.bytes().is_empty());
     }
 
     #[test]
@@ -351,7 +378,7 @@ mod tests {
         j.reset(2)?;
         j.append(&[&entries(3, 1)])?;
         // The generation-1 records after the new one are still in the file, but do not check.
-        assert_eq!(read(&mem, 2), vec![entries(3, 1)]);
+        assert_eq!(read(&mem), (Some(2), vec![entries(3, 1)]));
         assert_eq!(j.records_len(), read_len(&entries(3, 1)));
         Ok(())
     }
@@ -375,14 +402,14 @@ mod tests {
             let mut torn = good.clone();
             torn[start..cut].copy_from_slice(&full[start..cut]);
             mem.set(torn);
-            assert_eq!(read(&mem, 3), vec![entries(1, 2)], "cut at {cut}");
+            assert_eq!(read(&mem).1, vec![entries(1, 2)], "cut at {cut}");
         }
         // A flipped byte anywhere in the second record.
         for at in start..end {
             let mut bad = full.clone();
             bad[at] ^= 0x40;
             mem.set(bad);
-            assert_eq!(read(&mem, 3), vec![entries(1, 2)], "flip at {at}");
+            assert_eq!(read(&mem).1, vec![entries(1, 2)], "flip at {at}");
         }
         Ok(())
     }
@@ -390,11 +417,11 @@ mod tests {
     #[test]
     fn a_new_empty_or_foreign_file_holds_no_records() {
         let mem = Mem::default();
-        assert!(read(&mem, 0).is_empty());
+        assert_eq!(read(&mem), (None, vec![]));
         mem.set(vec![0xAB; 4096]);
-        assert!(read(&mem, 0).is_empty());
+        assert_eq!(read(&mem), (None, vec![]));
         mem.set(b"OPJRNL01".to_vec());
-        assert!(read(&mem, 0).is_empty());
+        assert_eq!(read(&mem), (None, vec![]));
     }
 
     #[test]
@@ -412,7 +439,7 @@ mod tests {
             j.append(&[&entries((i % 200) as u8, 30)])?;
         }
         assert_eq!(mem.bytes().len() as u64, grown);
-        assert_eq!(read(&mem, 2).len(), 500);
+        assert_eq!(read(&mem).1.len(), 500);
         Ok(())
     }
 

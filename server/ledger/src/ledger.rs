@@ -8,12 +8,13 @@
 //! buffer) is rebuilt from disk whenever a batch fails, so memory never runs ahead of the file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message as _;
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 
+use crate::behind::DbSync;
 use crate::code::Outcome;
 use crate::entry::{self, DEFAULT_DEPS_CAP, Draft, VerifiedEntry};
 use crate::error::{Error, Invalid, Result};
@@ -227,13 +228,26 @@ pub struct Ledger {
     state: State,
     stale: bool,
     /// With a journal, batches are made durable by it and redb commits without flushing.
-    /// Shared with the [`Deferred`] records still to be flushed.
-    journal: Option<Arc<SharedJournal>>,
+    journal: Option<Attached>,
     /// Journal bytes past which a batch checkpoints.
     journal_limit: u64,
     /// Why writing stopped: a journal or commit failure left the file and the memory unsure of
     /// each other, and only reopening (which replays the journal) is safe.
     poison: Poison,
+}
+
+/// A ledger's journal, as its writer sees it.
+struct Attached {
+    /// The files, shared with the [`Deferred`] records still to be flushed.
+    shared: Arc<SharedJournal>,
+    /// Where new records go: the file, and the generation it was started over under.
+    target: (usize, u64),
+    /// redb's file, when it is written behind ([`crate::behind`]).
+    db: Option<DbSync>,
+    /// The write-behind batch the next checkpoint waits for before it starts the other file
+    /// over: the last checkpoint's. None: the checkpoint's own (after a replay, when both
+    /// files may hold records that only this checkpoint makes durable).
+    rotate_after: Option<u64>,
 }
 
 /// How a batch commits.
@@ -440,7 +454,7 @@ impl Ledger {
     ) -> Result<(R, CommitReport, Option<Deferred>)> {
         let commit = match &self.journal {
             None => Commit::Durable,
-            Some(j) if j.len() >= self.journal_limit => Commit::Checkpoint,
+            Some(j) if j.shared.len() >= self.journal_limit => Commit::Checkpoint,
             Some(_) => Commit::Deferred,
         };
         self.batch_as(commit, f)
@@ -479,7 +493,7 @@ impl Ledger {
                 sign_ahead: sign::SignAhead::default(),
                 results: HashMap::new(),
                 verifier: crate::entry::Verifier::default(),
-                record: (commit == Commit::Deferred).then(Vec::new),
+                record: matches!(commit, Commit::Deferred | Commit::Checkpoint).then(Vec::new),
                 durable,
             };
             let r = f(&mut b)?;
@@ -487,7 +501,7 @@ impl Ledger {
             (r, report, record, sweep)
         };
         let mut deferred = None;
-        let failure = match (commit, &self.journal) {
+        let failure = match (commit, &mut self.journal) {
             (Commit::Replay, _) => {
                 txn.set_durability(redb::Durability::None)
                     .map_err(|e| Error::Storage(e.to_string()))?;
@@ -506,33 +520,36 @@ impl Ledger {
                 // longer tell what a reopen will find.
                 deferred = record.filter(|r| !r.is_empty()).map(|record| Deferred {
                     record,
-                    journal: journal.clone(),
+                    journal: journal.shared.clone(),
+                    target: journal.target,
                     poison: self.poison.clone(),
                 });
                 txn.commit().err().map(Error::from)
             }
             (Commit::Checkpoint, Some(journal)) => {
-                let journal = journal.clone();
-                let next = journal.lock()?.generation() + 1;
+                let next = journal.target.1 + 1;
                 txn.open_table(STATE)?
                     .insert(STATE_JOURNAL_GEN, next.to_le_bytes().as_slice())?;
-                // The journal is not locked during the durable commit: records of batches
-                // before this one may still be flushing, under the old generation (their
-                // callers wait for that, not for this commit). The checkpoint holds them too.
-                // Whether a failed durable commit reached the disk is unknown, and with it
-                // which generation the journal must write under.
+                // Records of batches before this one may still be flushing, to the file this
+                // checkpoint leaves (their callers wait for that, not for this commit); the
+                // checkpoint holds them too. This batch's own record goes to the new file: a
+                // commit written behind is not on disk when it returns. Whether a failed
+                // durable commit reached the disk is unknown, and with it which generation the
+                // journal must write under.
                 match txn.commit() {
                     Err(e) => Some(e.into()),
-                    Ok(()) => {
-                        if journal.reset(next).is_err() {
-                            // The header may still name the old generation, whose records the
-                            // checkpoint holds; new records would not be replayed. Commit
-                            // durably from now on: nothing is lost, and a reopen starts a new
-                            // journal.
-                            self.journal = None;
+                    Ok(()) => match journal.rotate(next) {
+                        Err(e) => Some(e),
+                        Ok(()) => {
+                            deferred = record.filter(|r| !r.is_empty()).map(|record| Deferred {
+                                record,
+                                journal: journal.shared.clone(),
+                                target: journal.target,
+                                poison: self.poison.clone(),
+                            });
+                            None
                         }
-                        None
-                    }
+                    },
                 }
             }
         };
@@ -548,11 +565,18 @@ impl Ledger {
         Ok((r, report, deferred))
     }
 
-    /// Attaches a journal (see [`crate::journal`]): replays the records a crash left in it,
-    /// checkpoints, and from then on makes batches durable through it. Returns how many entries
-    /// the replay stored. When the checkpoint fails (a full disk) the ledger still reads, but
-    /// writes fail until it is reopened ([`Ledger::write_blocked`] says why).
-    pub fn attach_journal(&mut self, file: impl redb::StorageBackend) -> Result<usize> {
+    /// Attaches a journal (see [`crate::journal`]), two files used in turn: replays the records
+    /// a crash left in them, checkpoints, and from then on makes batches durable through them.
+    /// `db` is given when this ledger's redb file is written behind ([`crate::WriteBehind`]):
+    /// the journal then keeps what a checkpoint holds until the checkpoint is on disk. Returns
+    /// how many entries the replay stored. When the checkpoint fails (a full disk) the ledger
+    /// still reads, but writes fail until it is reopened ([`Ledger::write_blocked`] says why).
+    pub fn attach_journal(
+        &mut self,
+        first: impl redb::StorageBackend,
+        second: impl redb::StorageBackend,
+        db: Option<DbSync>,
+    ) -> Result<usize> {
         if self.journal.is_some() {
             return Err(Error::Io("a journal is attached already".into()));
         }
@@ -568,11 +592,31 @@ impl Ledger {
                 ),
             }
         };
-        let (journal, records) = Journal::read(Box::new(file), generation)?;
+        let (a, a_records) = Journal::read(Box::new(first))?;
+        let (b, b_records) = Journal::read(Box::new(second))?;
+        let gens = [a.generation(), b.generation()];
+        if let [Some(x), Some(y)] = gens
+            && x == y
+        {
+            return Err(Error::Corrupt(format!(
+                "both journal files name generation {x}"
+            )));
+        }
+        // redb's generation first, then the one after it (a checkpoint that had not reached
+        // the disk); files of older generations are in redb's durable state.
+        let mut records = [a_records, b_records];
+        let mut replay = Vec::new();
+        let mut active = 0;
+        for want in [generation, generation + 1] {
+            if let Some(i) = gens.iter().position(|g| *g == Some(want)) {
+                replay.push(std::mem::take(&mut records[i]));
+                active = i;
+            }
+        }
         // The journal is attached only after the replay: should the replay fail, closing the
         // ledger must not checkpoint (that would mark the records not yet replayed as done).
         let mut stored = 0;
-        for record in records {
+        for record in replay.into_iter().flatten() {
             let (n, _, _) = self.batch_as(Commit::Replay, |b| {
                 let mut n = 0;
                 for bytes in &record {
@@ -595,7 +639,14 @@ impl Ledger {
             })?;
             stored += n;
         }
-        self.journal = Some(Arc::new(SharedJournal::new(journal)));
+        // The next generation is above every one either file names.
+        let top = gens.into_iter().flatten().fold(generation, u64::max);
+        self.journal = Some(Attached {
+            shared: Arc::new(SharedJournal::new([a, b], active)),
+            target: (active, top),
+            db,
+            rotate_after: None,
+        });
         if let Err(e) = self.checkpoint() {
             // Disk full, say. What the journal held is readable (committed without a flush,
             // and still in the journal); writing waits for a reopen that can checkpoint.
@@ -627,60 +678,92 @@ impl Ledger {
 
     /// Bytes of journal records not yet checkpointed (0 without a journal).
     pub fn journal_len(&self) -> u64 {
-        self.journal.as_ref().map_or(0, |j| j.len())
+        self.journal.as_ref().map_or(0, |j| j.shared.len())
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
         // A clean close leaves nothing to replay. On failure the journal still holds it all.
-        let pending = self.journal.as_ref().is_some_and(|j| j.len() > 0);
+        let pending = self.journal.as_ref().is_some_and(|j| j.shared.len() > 0);
         if pending {
             let _ = self.checkpoint();
         }
     }
 }
 
-/// A ledger's journal, shared with its [`Deferred`] records. Its length is readable without the
-/// lock: the writer checks it at every batch, while the flusher holds the lock through a write
-/// and its flush.
+impl Attached {
+    /// After a checkpoint committed generation `generation`: starts the other file over under
+    /// it, once the last checkpoint is on disk (so what the other file holds is), and sends new
+    /// records there.
+    fn rotate(&mut self, generation: u64) -> Result<()> {
+        if let Some(db) = &self.db {
+            let this = db.sealed();
+            let after = self.rotate_after.unwrap_or(this);
+            db.wait(after).map_err(|e| {
+                Error::Storage(format!("flushing the ledger file behind failed: {e}"))
+            })?;
+            self.rotate_after = Some(this);
+        }
+        let next = 1 - self.target.0;
+        self.shared.reset(next, generation)?;
+        self.target = (next, generation);
+        Ok(())
+    }
+}
+
+/// A ledger's two journal files, shared with its [`Deferred`] records. The length of the one
+/// taking records is readable without a lock: the writer checks it at every batch, while the
+/// flusher holds a file's lock through a write and its flush.
 struct SharedJournal {
-    journal: Mutex<Journal>,
-    /// [`Journal::records_len`] as of the last append or reset.
-    len: AtomicU64,
+    files: [Mutex<Journal>; 2],
+    /// [`Journal::records_len`] of each file as of its last append or reset.
+    lens: [AtomicU64; 2],
+    /// The file taking records.
+    active: AtomicUsize,
 }
 
 impl SharedJournal {
-    fn new(journal: Journal) -> SharedJournal {
-        let len = AtomicU64::new(journal.records_len());
+    fn new([a, b]: [Journal; 2], active: usize) -> SharedJournal {
+        let lens = [
+            AtomicU64::new(a.records_len()),
+            AtomicU64::new(b.records_len()),
+        ];
         SharedJournal {
-            journal: Mutex::new(journal),
-            len,
+            files: [Mutex::new(a), Mutex::new(b)],
+            lens,
+            active: AtomicUsize::new(active),
         }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Journal>> {
-        self.journal
+    fn lock(&self, file: usize) -> Result<MutexGuard<'_, Journal>> {
+        self.files[file]
             .lock()
             .map_err(|_| Error::Storage("the journal's lock was poisoned".into()))
     }
 
     /// Bytes of records since the last checkpoint.
     fn len(&self) -> u64 {
-        self.len.load(Ordering::Acquire)
+        self.lens[self.active.load(Ordering::Acquire)].load(Ordering::Acquire)
     }
 
-    fn append(&self, records: &[&[Vec<u8>]]) -> Result<()> {
-        let mut j = self.lock()?;
+    /// Appends records to `file` if it is still at `generation`. If it was started over since,
+    /// a checkpoint on disk holds them (see [`Attached::rotate`]), and nothing is written.
+    fn append(&self, (file, generation): (usize, u64), records: &[&[Vec<u8>]]) -> Result<()> {
+        let mut j = self.lock(file)?;
+        if j.generation() != Some(generation) {
+            return Ok(());
+        }
         let written = j.append(records);
-        self.len.store(j.records_len(), Ordering::Release);
+        self.lens[file].store(j.records_len(), Ordering::Release);
         written
     }
 
-    fn reset(&self, generation: u64) -> Result<()> {
-        let mut j = self.lock()?;
+    fn reset(&self, file: usize, generation: u64) -> Result<()> {
+        let mut j = self.lock(file)?;
         let reset = j.reset(generation);
-        self.len.store(j.records_len(), Ordering::Release);
+        self.lens[file].store(j.records_len(), Ordering::Release);
+        self.active.store(file, Ordering::Release);
         reset
     }
 }
@@ -714,6 +797,8 @@ impl Poison {
 pub struct Deferred {
     record: Vec<Vec<u8>>,
     journal: Arc<SharedJournal>,
+    /// The journal file and generation the record goes to.
+    target: (usize, u64),
     poison: Poison,
 }
 
@@ -725,8 +810,9 @@ impl std::fmt::Debug for Deferred {
 
 impl Deferred {
     /// Writes the records of `batches` (one ledger's, in the order its batches ran) with one
-    /// write and one flush. After a failure the ledger takes no more writes until reopened:
-    /// the records may or may not be on disk.
+    /// write and one flush per journal file (two when a checkpoint came between them, the
+    /// older file first). After a failure the ledger takes no more writes until reopened: the
+    /// records may or may not be on disk.
     pub fn flush(batches: Vec<Deferred>) -> Result<()> {
         let Some(first) = batches.first() else {
             return Ok(());
@@ -734,14 +820,16 @@ impl Deferred {
         if let Some(why) = first.poison.get() {
             return Err(Error::Storage(why));
         }
-        let records: Vec<&[Vec<u8>]> = batches.iter().map(|d| d.record.as_slice()).collect();
-        let written = first.journal.append(&records);
-        if let Err(e) = &written {
-            first
-                .poison
-                .set(format!("writing the ledger's journal failed ({e})"));
+        for run in batches.chunk_by(|a, b| a.target == b.target) {
+            let records: Vec<&[Vec<u8>]> = run.iter().map(|d| d.record.as_slice()).collect();
+            if let Err(e) = first.journal.append(run[0].target, &records) {
+                first
+                    .poison
+                    .set(format!("writing the ledger's journal failed ({e})"));
+                return Err(e);
+            }
         }
-        written
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 //! batches concurrent appends into one commit, with a second thread that makes the commits
 //! durable through the ledger's journal ([`journal`]) before anyone sees them.
 
+pub mod behind;
 pub mod clock;
 pub mod code;
 pub mod entry;
@@ -24,6 +25,7 @@ pub mod order;
 pub mod view;
 pub mod writer;
 
+pub use behind::{DbSync, WriteBehind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::{Code, DropReason, Outcome};
 pub use error::{Error, Invalid, Result};

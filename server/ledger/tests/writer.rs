@@ -255,11 +255,13 @@ fn the_indexer_anchors_member_entries_after_the_debounce() {
 #[path = "sim/crash.rs"]
 mod crash;
 
-/// A pact on a simulated disk, with a journal of `limit` bytes, and its writer (with `config`,
+/// A pact on a simulated disk, with a journal of `limit` bytes (and, with `behind`, the
+/// ledger's file written behind by a thread, as in the daemon), and its writer (with `config`,
 /// or one that never checkpoints on its own when idle). The sink records every entry an
 /// `Applied` event announced.
 fn writer_on_disk(
     limit: u64,
+    behind: bool,
     creator: &Signer,
     config: Option<WriterConfig>,
 ) -> (
@@ -267,7 +269,10 @@ fn writer_on_disk(
     Writer,
     Arc<std::sync::Mutex<std::collections::HashSet<openpact_ledger::EntryHash>>>,
 ) {
-    let disk = crash::Disk::new(Some(limit));
+    let disk = match behind {
+        true => crash::Disk::new(Some(limit)).behind_threaded(),
+        false => crash::Disk::new(Some(limit)),
+    };
     let mut ledger = Ledger::create(disk.database(), creator, PactParams::named("p"), 1, [0; 32])
         .expect("create");
     disk.attach(&mut ledger).expect("attach the journal");
@@ -343,8 +348,9 @@ fn acknowledged_appends_survive_power_loss_with_the_journal() {
     use rand::SeedableRng as _;
     let creator = Signer::from_seed([1; 32]);
     // 0: a checkpoint at every batch; 4 KiB: every few; 1 MiB: none in this run.
-    for (seed, limit) in [(1u64, 0u64), (2, 4 << 10), (3, 1 << 20), (4, 1 << 20)] {
-        let (disk, writer, announced) = writer_on_disk(limit, &creator, None);
+    let cases = [(1u64, 0u64), (2, 4 << 10), (3, 1 << 20), (4, 1 << 20)];
+    for ((seed, limit), behind) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
+        let (disk, writer, announced) = writer_on_disk(limit, behind, &creator, None);
         let acked = append_until_failure(&writer, 40, &announced);
         assert_eq!(acked.len(), 8 * 40);
         // The power goes: nothing more reaches the disk, not even the checkpoint at close.
@@ -356,7 +362,7 @@ fn acknowledged_appends_survive_power_loss_with_the_journal() {
         } else {
             disk.after_kill()
         };
-        all_there(image, &acked, &format!("limit {limit}"));
+        all_there(image, &acked, &format!("limit {limit}, behind {behind}"));
     }
 }
 
@@ -378,7 +384,7 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
     let creator = Signer::from_seed([1; 32]);
     // With 1 MiB the crash hits a journal flush (no checkpoint in this run); with 8 KiB it may
     // hit a checkpoint too.
-    for (seed, budget, limit) in [
+    let cases = [
         (5u64, 3u64, 1u64 << 20),
         (6, 20, 1 << 20),
         (7, 45, 1 << 20),
@@ -386,8 +392,9 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
         (9, 20, 8 << 10),
         (10, 45, 8 << 10),
         (11, 90, 8 << 10),
-    ] {
-        let (disk, writer, announced) = writer_on_disk(limit, &creator, None);
+    ];
+    for ((seed, budget, limit), behind) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
+        let (disk, writer, announced) = writer_on_disk(limit, behind, &creator, None);
         // The machine goes down after `budget` more writes, resizes or flushes.
         disk.fail_after(budget);
         let acked = append_until_failure(&writer, 60, &announced);
@@ -401,33 +408,39 @@ fn a_failed_flush_fails_its_callers_and_every_later_write_keeping_what_was_ackno
         writer.shutdown();
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let image = disk.after_power_loss(&mut rng);
-        all_there(image, &acked, &format!("budget {budget}"));
+        all_there(image, &acked, &format!("budget {budget}, behind {behind}"));
     }
 }
 
 #[test]
 fn an_idle_writer_checkpoints_its_journal() {
     let creator = Signer::from_seed([1; 32]);
-    let config = WriterConfig {
-        idle_checkpoint: Some(Duration::from_millis(20)),
-        anchor_debounce: None,
-        ..WriterConfig::default()
-    };
-    let (disk, writer, _) = writer_on_disk(1 << 20, &creator, Some(config));
-    let acked: Vec<_> = (0..50)
-        .map(|i| writer.append(knowledge(i)).expect("append").hash)
-        .collect();
-    let syncs = disk.syncs();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(disk.syncs() > syncs, "the idle writer checkpointed");
-    // Killed now, the disk already holds everything in redb: nothing is left to replay.
-    disk.crash_now();
-    writer.shutdown();
-    let image = disk.after_kill();
-    let replay = crash::Disk::from_image(image.clone());
-    replay.open().expect("reopen");
-    assert_eq!(replay.replayed(), 0, "the journal was empty");
-    all_there(image, &acked, "idle");
+    for behind in [false, true] {
+        let config = WriterConfig {
+            idle_checkpoint: Some(Duration::from_millis(20)),
+            anchor_debounce: None,
+            ..WriterConfig::default()
+        };
+        let (disk, writer, _) = writer_on_disk(1 << 20, behind, &creator, Some(config));
+        let acked: Vec<_> = (0..50)
+            .map(|i| writer.append(knowledge(i)).expect("append").hash)
+            .collect();
+        let syncs = disk.syncs();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(disk.syncs() > syncs, "the idle writer checkpointed");
+        // Killed now, the disk already holds everything in redb: nothing is left to replay.
+        disk.crash_now();
+        writer.shutdown();
+        let image = disk.after_kill();
+        let replay = crash::Disk::from_image(image.clone());
+        replay.open().expect("reopen");
+        assert_eq!(
+            replay.replayed(),
+            0,
+            "behind {behind}: the journal was empty"
+        );
+        all_there(image, &acked, &format!("idle, behind {behind}"));
+    }
 }
 
 #[test]

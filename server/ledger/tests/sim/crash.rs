@@ -1,7 +1,10 @@
 //! A redb storage backend that can lose power.
 //!
 //! [`Disk`] is one peer's storage: the ledger's redb file and, for a peer that runs with one,
-//! its journal file (see `openpact_ledger::journal`), which lose power together. It keeps two
+//! its two journal files (see `openpact_ledger::journal`), which lose power together. A disk
+//! may have the ledger's file written behind, as the daemon does (`openpact_ledger::behind`):
+//! then the simulator decides, from its seed, when the batches waiting in memory are written
+//! ([`Disk::pump`]), and a crash loses those not written yet. It keeps two
 //! images of each file: the *volatile* one (what the process wrote, as the
 //! page cache holds it) and the *durable* one (what `sync_data` made it to the platter). Writes
 //! and length changes since the last sync are kept in order as `pending`. A crash is armed with
@@ -16,7 +19,7 @@ use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use openpact_ledger::{Ledger, PactId};
+use openpact_ledger::{DbSync, Ledger, PactId, WriteBehind};
 use rand::RngExt as _;
 use rand::rngs::StdRng;
 use redb::StorageBackend;
@@ -36,13 +39,18 @@ struct File {
     syncs: u64,
 }
 
-/// The ledger's file and the journal's.
+/// The ledger's file and the journal's two.
 const DB: usize = 0;
 const JOURNAL: usize = 1;
+const JOURNAL2: usize = 2;
 
 #[derive(Default)]
 struct Images {
-    files: [File; 2],
+    files: [File; 3],
+    /// Whether the ledger's file is written behind.
+    behind: bool,
+    /// Whether a thread writes behind, as in the daemon (else [`Disk::pump`] does).
+    threaded: bool,
     /// I/O calls (write, set_len, sync) still allowed before the crash; `None`: no crash armed.
     budget: Option<u64>,
     crashed: bool,
@@ -74,14 +82,17 @@ impl Images {
 /// What a disk holds: both files' bytes, and whether the peer runs with a journal.
 #[derive(Clone)]
 pub struct Image {
-    files: [Vec<u8>; 2],
+    files: [Vec<u8>; 3],
     journal_limit: Option<u64>,
+    behind: bool,
 }
 
 impl Image {
     /// This image with `other`'s journal in place of its own.
     pub fn with_journal_of(mut self, other: &Image) -> Image {
-        self.files[JOURNAL] = other.files[JOURNAL].clone();
+        for f in [JOURNAL, JOURNAL2] {
+            self.files[f] = other.files[f].clone();
+        }
         self
     }
 }
@@ -104,18 +115,20 @@ fn write_at(image: &mut Vec<u8>, offset: u64, data: &[u8]) {
 /// A simulated machine's storage, shared between the backends the ledger owns and the
 /// simulator.
 #[derive(Clone, Default)]
-pub struct Disk(Arc<Mutex<Images>>);
+pub struct Disk(Arc<Mutex<Images>>, Arc<Mutex<Option<DbSync>>>);
 
 impl fmt::Debug for Disk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = self.lock();
         write!(
             f,
-            "Disk(len {}+{}, pending {}+{}, crashed {})",
+            "Disk(len {}+{}+{}, pending {}+{}+{}, crashed {})",
             i.files[DB].volatile.len(),
             i.files[JOURNAL].volatile.len(),
+            i.files[JOURNAL2].volatile.len(),
             i.files[DB].pending.len(),
             i.files[JOURNAL].pending.len(),
+            i.files[JOURNAL2].pending.len(),
             i.crashed
         )
     }
@@ -129,6 +142,31 @@ impl Disk {
         d
     }
 
+    /// This disk, with the ledger's file written behind (when it runs with a journal).
+    pub fn behind(self) -> Self {
+        {
+            let mut i = self.lock();
+            i.behind = i.journal_limit.is_some();
+        }
+        self
+    }
+
+    /// This disk, with the ledger's file written behind by a thread of its own.
+    pub fn behind_threaded(self) -> Self {
+        self.lock().threaded = true;
+        self.behind()
+    }
+
+    /// Writes the oldest batch the ledger's file has waiting in memory, if it is written
+    /// behind and one waits. Returns whether one did.
+    pub fn pump(&self) -> std::io::Result<bool> {
+        let sync = self.1.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match sync {
+            Some(s) => s.pump(),
+            None => Ok(false),
+        }
+    }
+
     /// A disk holding `image`, all of it durable.
     pub fn from_image(image: Image) -> Self {
         let d = Disk::default();
@@ -139,6 +177,7 @@ impl Disk {
                 file.volatile = bytes;
             }
             i.journal_limit = image.journal_limit;
+            i.behind = image.behind;
         }
         d
     }
@@ -149,16 +188,36 @@ impl Disk {
 
     /// Opens (or creates) a redb database on this disk.
     pub fn database(&self) -> redb::Database {
-        redb::Database::builder()
-            .create_with_backend(CrashBackend(self.clone(), DB))
-            .unwrap_or_else(|e| panic!("opening a database on the simulated disk failed: {e}"))
+        let file = CrashBackend(self.clone(), DB);
+        let (behind, threaded) = {
+            let i = self.lock();
+            (i.behind, i.threaded)
+        };
+        let opened = if behind {
+            let wrapped = match threaded {
+                true => WriteBehind::spawn(file, "openpact-sim-disk".into()),
+                false => WriteBehind::manual(file),
+            };
+            let (backend, sync) =
+                wrapped.unwrap_or_else(|e| panic!("wrapping the simulated file failed: {e}"));
+            *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(sync);
+            redb::Database::builder().create_with_backend(backend)
+        } else {
+            redb::Database::builder().create_with_backend(file)
+        };
+        opened.unwrap_or_else(|e| panic!("opening a database on the simulated disk failed: {e}"))
     }
 
     /// Attaches this disk's journal to `ledger`, when the peer runs with one.
     pub fn attach(&self, ledger: &mut Ledger) -> openpact_ledger::Result<()> {
         let limit = self.lock().journal_limit;
         if let Some(limit) = limit {
-            let replayed = ledger.attach_journal(CrashBackend(self.clone(), JOURNAL))?;
+            let sync = self.1.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let replayed = ledger.attach_journal(
+                CrashBackend(self.clone(), JOURNAL),
+                CrashBackend(self.clone(), JOURNAL2),
+                sync,
+            )?;
             self.lock().replayed += replayed as u64;
             ledger.set_journal_limit(limit);
         }
@@ -213,15 +272,14 @@ impl Disk {
         i.files.iter().map(|f| f.syncs).sum()
     }
 
-    /// What the process sees: the volatile images.
+    /// What the OS holds: the volatile images (batches of a file written behind that are not
+    /// written yet are in the process's memory, not here).
     pub fn volatile(&self) -> Image {
         let i = self.lock();
         Image {
-            files: [
-                i.files[DB].volatile.clone(),
-                i.files[JOURNAL].volatile.clone(),
-            ],
+            files: [DB, JOURNAL, JOURNAL2].map(|n| i.files[n].volatile.clone()),
             journal_limit: i.journal_limit,
+            behind: i.behind,
         }
     }
 
@@ -235,7 +293,7 @@ impl Disk {
     /// changes kept or lost.
     pub fn after_power_loss(&self, rng: &mut StdRng) -> Image {
         let i = self.lock();
-        let files = [DB, JOURNAL].map(|n| {
+        let files = [DB, JOURNAL, JOURNAL2].map(|n| {
             let file = &i.files[n];
             let mut image = file.durable.clone();
             for op in &file.pending {
@@ -258,6 +316,7 @@ impl Disk {
         Image {
             files,
             journal_limit: i.journal_limit,
+            behind: i.behind,
         }
     }
 }

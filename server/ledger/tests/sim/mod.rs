@@ -372,10 +372,15 @@ impl Sim {
                 2 => Some(2 << 10),
                 _ => Some(64 << 10),
             };
+            // Half of those have the ledger's file written behind, as the daemon does.
+            let disk = match rng.random_bool(0.5) {
+                true => Disk::new(journal_limit).behind(),
+                false => Disk::new(journal_limit),
+            };
             peers.push(Peer {
                 role,
                 signer: Signer::from_seed(rng.random()),
-                disk: Disk::new(journal_limit),
+                disk,
                 ledger: None,
                 confirmed: Vec::new(),
                 finals: HashMap::new(),

@@ -19,6 +19,13 @@ impl Sim {
     /// One random action.
     pub fn step(&mut self) -> Result<(), String> {
         self.advance();
+        // A disk writing behind gets to write a batch now and then, as its thread would.
+        let q = self.rng.random_range(0..self.peers.len());
+        if self.rng.random_bool(0.3)
+            && let Err(e) = self.peers[q].disk.pump()
+        {
+            return Err(self.failure(format!("p{q}: writing behind failed: {e}")));
+        }
         let m = self.params.mix;
         let weights = [
             m.deliver,
