@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::middleware::from_fn_with_state;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -19,8 +20,8 @@ use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::cache::{self, AnswerCache};
-use crate::guards::{self, RATE_WINDOW, RateLimiter};
-use crate::metrics::{self, Metrics};
+use crate::guards::{self, Guards, RATE_WINDOW, RateLimiter};
+use crate::metrics::{Metrics, Timing};
 use crate::sse::Shutdown;
 use crate::state::{AppState, Plane, Timeouts};
 
@@ -32,25 +33,49 @@ pub fn router<S: Plane>(state: AppState<S>) -> axum::Router {
 fn build<S: Plane>(state: AppState<S>, shutdown: Shutdown) -> axum::Router {
     let config = state.config.clone();
     let metrics = Arc::new(Metrics::default());
-    let limiter = Arc::new(RateLimiter::new(config.rate_limit, RATE_WINDOW));
-    // Layers run outermost last-added: metrics, then auth, rate limit, body limit, the answer
-    // cache, handler.
+    let layer = Arc::new(Layer {
+        guards: Guards {
+            limiter: RateLimiter::new(config.rate_limit, RATE_WINDOW),
+            config: config.clone(),
+        },
+        metrics: metrics.clone(),
+        state: state.clone(),
+        cache: AnswerCache::default(),
+    });
     axum::Router::new()
         .merge(crate::host::routes::<S>())
         .merge(crate::pact::routes::<S>())
         .fallback(crate::host::no_route)
-        .with_state(state.clone())
-        .layer(from_fn_with_state(
-            (state, Arc::new(AnswerCache::default())),
-            cache::layer::<S>,
-        ))
+        .with_state(state)
+        .layer(from_fn_with_state(layer, run_layer::<S>))
         .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(from_fn_with_state(config.body_limit, guards::body_limit))
-        .layer(from_fn_with_state(limiter, guards::rate_limit))
-        .layer(from_fn_with_state(config, guards::auth))
-        .layer(Extension(metrics.clone()))
+        .layer(Extension(metrics))
         .layer(Extension(shutdown))
-        .layer(from_fn_with_state(metrics, metrics::record))
+}
+
+/// What the one middleware layer holds.
+struct Layer<S: Plane> {
+    guards: Guards,
+    metrics: Arc<Metrics>,
+    state: AppState<S>,
+    cache: AnswerCache,
+}
+
+/// The middleware, one layer (each layer costs every request a clone of what is inside it and a
+/// boxed future): times the request, then the guards in the spec's order (Host, Origin, bearer,
+/// rate limit, body limit), then the answer cache, then the handler.
+async fn run_layer<S: Plane>(
+    State(layer): State<Arc<Layer<S>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let timing = Timing::start(&req);
+    let response = guards::guard(&layer.guards, req, async |req: Request| {
+        cache::answer(&layer.state, &layer.cache, req, next).await
+    })
+    .await;
+    timing.finish(&layer.metrics, &response);
+    response
 }
 
 /// Serves the REST router on `listener` until `shutdown` resolves: then open SSE responses end

@@ -11,10 +11,10 @@
 //! state (agents' online flags, installed skills, long polls, status) never is.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -92,10 +92,11 @@ pub fn cacheable(path: &str) -> bool {
     }
 }
 
-/// The layer: answers a cacheable GET from the cache when the generation has not moved, else
-/// runs the handler and keeps a 200 answer.
-pub async fn layer<S: Plane>(
-    State((state, cache)): State<(AppState<S>, Arc<AnswerCache>)>,
+/// Answers a cacheable GET from the cache when the generation has not moved, else runs the
+/// handler (`next`) and keeps a 200 answer.
+pub async fn answer<S: Plane>(
+    state: &AppState<S>,
+    cache: &AnswerCache,
     req: Request,
     next: Next,
 ) -> Response {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
+use axum::http::Method;
 use axum::response::Response;
 use openpact_proto::v1;
 
@@ -273,27 +273,33 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Middleware: times every request to its response head, labelled by the matched route pattern
-/// (`unmatched` for unknown routes).
-pub async fn record(
-    axum::extract::State(metrics): axum::extract::State<std::sync::Arc<Metrics>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(req).await;
-    metrics.observe(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// A request being timed, from before the guards run to its response head; counted by method,
+/// route (the matched pattern, or `unmatched`) and status.
+pub struct Timing {
+    started: Instant,
+    method: Method,
+    route: Option<MatchedPath>,
+}
+
+impl Timing {
+    /// Starts timing `req`.
+    pub fn start(req: &Request) -> Timing {
+        Timing {
+            started: Instant::now(),
+            method: req.method().clone(),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+        }
+    }
+
+    /// Counts the request with its answer.
+    pub fn finish(self, metrics: &Metrics, response: &Response) {
+        metrics.observe(
+            self.method.as_str(),
+            self.route.as_ref().map_or("unmatched", |p| p.as_str()),
+            response.status().as_u16(),
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 #[cfg(test)]
