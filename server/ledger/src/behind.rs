@@ -24,10 +24,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use redb::{BackendError, StorageBackend};
+
+/// Bytes a batch writes between two flushes.
+const FLUSH_SLICE: usize = 256 << 10;
 
 /// One write or length change, in the order redb made them.
 #[derive(Clone)]
@@ -104,6 +108,8 @@ struct Shared {
     threaded: bool,
     /// Held while a batch is written.
     writing: Mutex<()>,
+    /// Bytes a batch writes between two flushes.
+    slice: AtomicUsize,
 }
 
 impl fmt::Debug for Shared {
@@ -144,18 +150,32 @@ impl Shared {
             }
         };
         let mut grown = 0;
+        let mut unsynced = 0;
         let written = batch
             .ops
             .iter()
-            .try_for_each(|op| match op {
-                Op::Write(at, data) => {
-                    grown = grown.max(at + data.len() as u64);
-                    self.inner.write(*at, data)
+            .try_for_each(|op| {
+                match op {
+                    Op::Write(at, data) => {
+                        grown = grown.max(at + data.len() as u64);
+                        unsynced += data.len();
+                        self.inner.write(*at, data)?;
+                    }
+                    Op::SetLen(len) => {
+                        grown = *len;
+                        self.inner.set_len(*len)?;
+                    }
                 }
-                Op::SetLen(len) => {
-                    grown = *len;
-                    self.inner.set_len(*len)
+                // Flushed a slice at a time, so the disk never holds much of it at once: a
+                // flush of the journal meanwhile (which flushes the disk's cache too) then
+                // waits for one slice, not the whole checkpoint. Part of a batch on disk is
+                // what a crash in the middle of one flush leaves too; the next batch still
+                // starts only once all of this one is flushed.
+                if unsynced >= self.slice.load(Ordering::Relaxed) {
+                    unsynced = 0;
+                    self.inner.sync_data()?;
                 }
+                Ok(())
             })
             .and_then(|()| self.inner.sync_data());
         let mut s = self.lock();
@@ -313,6 +333,7 @@ impl WriteBehind {
             changed: Condvar::new(),
             threaded,
             writing: Mutex::new(()),
+            slice: AtomicUsize::new(FLUSH_SLICE),
         });
         let sync = DbSync(shared.clone());
         Ok((
@@ -334,6 +355,13 @@ impl WriteBehind {
             let _ = t.join();
         }
         drained
+    }
+}
+
+impl WriteBehind {
+    /// Sets how many bytes a batch writes between two flushes (256 KiB unless set).
+    pub fn set_flush_slice(&self, bytes: usize) {
+        self.shared.slice.store(bytes.max(1), Ordering::Relaxed);
     }
 }
 
@@ -588,10 +616,12 @@ mod tests {
         /// it was when redb asked for that flush, in order; a shrink writes everything first.
         #[test]
         fn reads_see_every_write_and_the_file_follows_in_order(
-            steps in proptest::collection::vec(step(), 1..80)
+            steps in proptest::collection::vec(step(), 1..80),
+            slice in 1..40_000usize,
         ) {
             let mem = Mem::default();
             let (wb, sync) = WriteBehind::manual(mem.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            wb.set_flush_slice(slice);
             let mut model: Vec<u8> = Vec::new();
             // What the file must hold once each sealed batch is flushed.
             let mut sealed: VecDeque<Vec<u8>> = VecDeque::new();

@@ -200,6 +200,8 @@ impl Disk {
             };
             let (backend, sync) =
                 wrapped.unwrap_or_else(|e| panic!("wrapping the simulated file failed: {e}"));
+            // Small slices, so a crash may come between the flushes of one batch.
+            backend.set_flush_slice(16 << 10);
             *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(sync);
             redb::Database::builder().create_with_backend(backend)
         } else {
