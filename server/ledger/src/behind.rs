@@ -7,8 +7,9 @@
 //! and flushes them: 8–15 ms on this project's virtual disks, during which the writer stood
 //! still and every append waited. [`WriteBehind`] wraps the file's storage backend: writes and
 //! length changes are kept in memory, in order, and `sync_data` hands everything kept so far to
-//! a background thread as one *batch*, which the thread writes and flushes before it starts on
-//! the next. Reads see the newest bytes: batches not yet on disk lie over the file.
+//! a background thread as one *batch*, which the thread writes and flushes (256 KiB at a time,
+//! so a journal flush meanwhile waits for little of it) before it starts on the next. Reads see
+//! the newest bytes: batches not yet on disk lie over the file.
 //!
 //! The file goes through the states it would go through with redb writing it directly, in the
 //! same order, only later. redb takes a commit for durable when `sync_data` returns, and it is
