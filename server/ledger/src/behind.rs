@@ -58,9 +58,9 @@ impl Batch {
         self.ops.push(Op::Write(offset, data));
     }
 
-    /// Copies what this batch wrote over `[offset, offset + out.len())` into `out`.
-    fn overlay(&self, offset: u64, out: &mut [u8]) {
-        let end = offset + out.len() as u64;
+    /// The writes of this batch that overlap `[offset, end)`, as `(offset, bytes)` in the order
+    /// they were made.
+    fn overlapping(&self, offset: u64, end: u64) -> Vec<(u64, Arc<[u8]>)> {
         let from = offset.saturating_sub(self.longest.saturating_sub(1));
         let mut hits: Vec<(usize, u64, &Arc<[u8]>)> = self
             .writes
@@ -69,12 +69,20 @@ impl Batch {
             .map(|((at, pos), data)| (*pos, *at, data))
             .collect();
         hits.sort_unstable_by_key(|(pos, _, _)| *pos);
-        for (_, at, data) in hits {
-            let lo = at.max(offset);
-            let hi = (at + data.len() as u64).min(end);
-            out[(lo - offset) as usize..(hi - offset) as usize]
-                .copy_from_slice(&data[(lo - at) as usize..(hi - at) as usize]);
-        }
+        hits.into_iter()
+            .map(|(_, at, data)| (at, data.clone()))
+            .collect()
+    }
+}
+
+/// Copies `writes` (from [`Batch::overlapping`]) over `out`, which holds the bytes from `offset`.
+fn overlay(writes: &[(u64, Arc<[u8]>)], offset: u64, out: &mut [u8]) {
+    let end = offset + out.len() as u64;
+    for (at, data) in writes {
+        let lo = (*at).max(offset);
+        let hi = (at + data.len() as u64).min(end);
+        out[(lo - offset) as usize..(hi - offset) as usize]
+            .copy_from_slice(&data[(lo - at) as usize..(hi - at) as usize]);
     }
 }
 
@@ -346,6 +354,11 @@ impl WriteBehind {
         ))
     }
 
+    /// Sets how many bytes a batch writes between two flushes (256 KiB unless set).
+    pub fn set_flush_slice(&self, bytes: usize) {
+        self.shared.slice.store(bytes.max(1), Ordering::Relaxed);
+    }
+
     /// Writes everything out and ends the thread. Idempotent.
     fn finish(&self) -> io::Result<()> {
         let drained = self.shared.drain();
@@ -356,13 +369,6 @@ impl WriteBehind {
             let _ = t.join();
         }
         drained
-    }
-}
-
-impl WriteBehind {
-    /// Sets how many bytes a batch writes between two flushes (256 KiB unless set).
-    pub fn set_flush_slice(&self, bytes: usize) {
-        self.shared.slice.store(bytes.max(1), Ordering::Relaxed);
     }
 }
 
@@ -416,13 +422,8 @@ impl StorageBackend for WriteBehind {
                     "read past the end of the ledger file",
                 ));
             }
-            // Only writes the current batch holds are copied; the handed-over ones are shared.
-            let mut current = Batch::default();
-            let from = offset.saturating_sub(s.current.longest.saturating_sub(1));
-            for ((at, pos), data) in s.current.writes.range((from, 0)..(end, 0)) {
-                current.longest = current.longest.max(data.len() as u64);
-                current.writes.insert((*at, *pos), data.clone());
-            }
+            // The current batch changes once the lock is let go; the handed-over ones do not.
+            let current = s.current.overlapping(offset, end);
             let batches: Vec<Arc<Batch>> = s.queue.iter().cloned().collect();
             (batches, current, s.file_len)
         };
@@ -435,9 +436,9 @@ impl StorageBackend for WriteBehind {
         }
         tail.fill(0);
         for b in &batches {
-            b.overlay(offset, out);
+            overlay(&b.overlapping(offset, end), offset, out);
         }
-        current.overlay(offset, out);
+        overlay(&current, offset, out);
         Ok(())
     }
 

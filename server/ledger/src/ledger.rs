@@ -8,7 +8,7 @@
 //! buffer) is rebuilt from disk whenever a batch fails, so memory never runs ahead of the file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message as _;
@@ -454,7 +454,7 @@ impl Ledger {
     ) -> Result<(R, CommitReport, Option<Deferred>)> {
         let commit = match &self.journal {
             None => Commit::Durable,
-            Some(j) if j.shared.len() >= self.journal_limit => Commit::Checkpoint,
+            Some(j) if j.len() >= self.journal_limit => Commit::Checkpoint,
             Some(_) => Commit::Deferred,
         };
         self.batch_as(commit, f)
@@ -518,12 +518,7 @@ impl Ledger {
                 // The caller flushes the record and shows the batch only then. A batch that
                 // stored nothing needs no record. After a failed commit the memory can no
                 // longer tell what a reopen will find.
-                deferred = record.filter(|r| !r.is_empty()).map(|record| Deferred {
-                    record,
-                    journal: journal.shared.clone(),
-                    target: journal.target,
-                    poison: self.poison.clone(),
-                });
+                deferred = journal.deferred(record, &self.poison);
                 txn.commit().err().map(Error::from)
             }
             (Commit::Checkpoint, Some(journal)) => {
@@ -541,12 +536,7 @@ impl Ledger {
                     Ok(()) => match journal.rotate(next) {
                         Err(e) => Some(e),
                         Ok(()) => {
-                            deferred = record.filter(|r| !r.is_empty()).map(|record| Deferred {
-                                record,
-                                journal: journal.shared.clone(),
-                                target: journal.target,
-                                poison: self.poison.clone(),
-                            });
+                            deferred = journal.deferred(record, &self.poison);
                             None
                         }
                     },
@@ -642,7 +632,7 @@ impl Ledger {
         // The next generation is above every one either file names.
         let top = gens.into_iter().flatten().fold(generation, u64::max);
         self.journal = Some(Attached {
-            shared: Arc::new(SharedJournal::new([a, b], active)),
+            shared: Arc::new(SharedJournal::new([a, b])),
             target: (active, top),
             db,
             rotate_after: None,
@@ -678,14 +668,14 @@ impl Ledger {
 
     /// Bytes of journal records not yet checkpointed (0 without a journal).
     pub fn journal_len(&self) -> u64 {
-        self.journal.as_ref().map_or(0, |j| j.shared.len())
+        self.journal.as_ref().map_or(0, Attached::len)
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
         // A clean close leaves nothing to replay. On failure the journal still holds it all.
-        let pending = self.journal.as_ref().is_some_and(|j| j.shared.len() > 0);
+        let pending = self.journal.as_ref().is_some_and(|j| j.len() > 0);
         if pending {
             let _ = self.checkpoint();
         }
@@ -693,6 +683,22 @@ impl Drop for Ledger {
 }
 
 impl Attached {
+    /// Bytes of records in the file taking them (since the last checkpoint).
+    fn len(&self) -> u64 {
+        self.shared.lens[self.target.0].load(Ordering::Acquire)
+    }
+
+    /// The record of a batch that stored `record` (none when it stored nothing), for the file
+    /// taking records now.
+    fn deferred(&self, record: Option<Vec<Vec<u8>>>, poison: &Poison) -> Option<Deferred> {
+        record.filter(|r| !r.is_empty()).map(|record| Deferred {
+            record,
+            journal: self.shared.clone(),
+            target: self.target,
+            poison: poison.clone(),
+        })
+    }
+
     /// After a checkpoint committed generation `generation`: starts the other file over under
     /// it, once the last checkpoint is on disk (so what the other file holds is), and sends new
     /// records there.
@@ -712,19 +718,17 @@ impl Attached {
     }
 }
 
-/// A ledger's two journal files, shared with its [`Deferred`] records. The length of the one
-/// taking records is readable without a lock: the writer checks it at every batch, while the
-/// flusher holds a file's lock through a write and its flush.
+/// A ledger's two journal files, shared with its [`Deferred`] records. Their lengths are
+/// readable without a lock: the writer checks one at every batch, while the flusher holds a
+/// file's lock through a write and its flush.
 struct SharedJournal {
     files: [Mutex<Journal>; 2],
     /// [`Journal::records_len`] of each file as of its last append or reset.
     lens: [AtomicU64; 2],
-    /// The file taking records.
-    active: AtomicUsize,
 }
 
 impl SharedJournal {
-    fn new([a, b]: [Journal; 2], active: usize) -> SharedJournal {
+    fn new([a, b]: [Journal; 2]) -> SharedJournal {
         let lens = [
             AtomicU64::new(a.records_len()),
             AtomicU64::new(b.records_len()),
@@ -732,7 +736,6 @@ impl SharedJournal {
         SharedJournal {
             files: [Mutex::new(a), Mutex::new(b)],
             lens,
-            active: AtomicUsize::new(active),
         }
     }
 
@@ -740,11 +743,6 @@ impl SharedJournal {
         self.files[file]
             .lock()
             .map_err(|_| Error::Storage("the journal's lock was poisoned".into()))
-    }
-
-    /// Bytes of records since the last checkpoint.
-    fn len(&self) -> u64 {
-        self.lens[self.active.load(Ordering::Acquire)].load(Ordering::Acquire)
     }
 
     /// Appends records to `file` if it is still at `generation`. If it was started over since,
@@ -763,7 +761,6 @@ impl SharedJournal {
         let mut j = self.lock(file)?;
         let reset = j.reset(generation);
         self.lens[file].store(j.records_len(), Ordering::Release);
-        self.active.store(file, Ordering::Release);
         reset
     }
 }
