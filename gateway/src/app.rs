@@ -1,6 +1,6 @@
 //! The gateway's router and server: the host routes and the pact routes behind the guards
-//! (spec/rest-api.md, section 1.2), in the spec's order. The outermost layer times every
-//! request, rejected ones included.
+//! (spec/rest-api.md, section 1.2), in the spec's order, all in one middleware layer that also
+//! times every request (rejected ones included) and keeps the answer cache.
 
 use std::sync::Arc;
 use std::time::Duration;

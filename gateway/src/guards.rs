@@ -1,4 +1,4 @@
-//! The guards every request passes, written once as middleware and applied to the whole router
+//! The guards every request passes, written once ([`guard`]) and run by the router's one layer
 //! (spec/rest-api.md, sections 1.2, 2 and 4), in this order:
 //!
 //! 1. Host must be loopback (403 `FORBIDDEN_HOST`);
