@@ -1026,6 +1026,8 @@ async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<V
         };
         use v1::event::Detail;
         for ev in events {
+            // An applied entry is built from the body its event carries (`None` otherwise).
+            let view = reader.applied_entry(&ev).ok().flatten();
             let out = match ev {
                 Event::Applied {
                     hash,
@@ -1033,8 +1035,8 @@ async fn pump(pact: std::sync::Weak<OpenPact>, mut rx: mpsc::UnboundedReceiver<V
                     pos,
                     outcome,
                     arrival,
+                    ..
                 } => {
-                    let view = reader.entry_by_hash_near(&hash, pos).ok().flatten();
                     let entry = view
                         .as_ref()
                         .filter(|v| v.kind.is_some())

@@ -88,7 +88,7 @@ pub enum Ingested {
 
 /// Something that happened to the ledger, announced after the batch commits
 /// (spec/ledger.md, Settled details 10).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// An entry was applied for the first time.
     Applied {
@@ -102,6 +102,14 @@ pub enum Event {
         outcome: Outcome,
         /// Arrival sequence (for the changes feed).
         arrival: u64,
+        /// Author.
+        author: MemberKey,
+        /// Seq in the author's log.
+        seq: u64,
+        /// The author's timestamp (informational).
+        time_ms: u64,
+        /// The entry's body, as stored: a listener that shows the entry needs no read of it.
+        body: Arc<wire::Body>,
     },
     /// An entry failed verification and was not ingested.
     InvalidEntry {
@@ -973,7 +981,7 @@ struct Applied {
 
 /// An entry stored by the current batch.
 struct Fresh {
-    body: wire::Body,
+    body: Arc<wire::Body>,
     /// Whether it has been applied (and given its arrival number) yet.
     applied: bool,
 }

@@ -1,10 +1,12 @@
 //! What an append answers is enough to show its entry: `EntryView::appended` equals what a read
 //! of the committed snapshot shows, confirmed or not, for every app op and with or without a
-//! display name (the daemon answers a POST from it without reading the entry back).
+//! display name (the daemon answers a POST from it without reading the entry back). Likewise,
+//! the entry an `Event::Applied` announces, built from the body it carries, equals the read (the
+//! daemon's event stream shows entries that way).
 
 use openpact_ledger::view::apply::skill_checksum;
 use openpact_ledger::view::read::EntryView;
-use openpact_ledger::{AppendResult, Ledger, PactParams, Signer, wire};
+use openpact_ledger::{AppendResult, CommitReport, Event, Ledger, PactParams, Signer, wire};
 use redb::backends::InMemoryBackend;
 
 fn db() -> redb::Database {
@@ -23,7 +25,24 @@ fn body(op: wire::op::Op, display_name: Option<&str>) -> wire::Body {
 /// Appends `b` as `who` at `now`; the append's answer.
 fn append(l: &mut Ledger, who: &Signer, b: wire::Body, now: u64) -> AppendResult {
     let (_, report) = l.batch(|batch| batch.append(who, b, now)).expect("append");
+    events_show_as_read(l, &report, 1);
     report.appended.into_iter().next().expect("one append")
+}
+
+/// Checks that each of the `applied` entries `report` announces shows as a read shows it.
+fn events_show_as_read(l: &Ledger, report: &CommitReport, applied: usize) {
+    let r = l.reader().expect("reader");
+    let mut seen = 0;
+    for ev in &report.events {
+        let Event::Applied { hash, .. } = ev else {
+            assert_eq!(r.applied_entry(ev).expect("read"), None);
+            continue;
+        };
+        let read = r.entry_by_hash(hash).expect("read").expect("ordered");
+        assert_eq!(r.applied_entry(ev).expect("read"), Some(read));
+        seen += 1;
+    }
+    assert_eq!(seen, applied, "entries applied by the batch");
 }
 
 /// Checks that the answer of appending `b` shows the entry as the committed view does.
@@ -109,13 +128,16 @@ fn a_members_appends_answer_their_unconfirmed_entries() {
         .log_range(&creator.public(), 0, 10)
         .expect("log");
     let mut b = Ledger::join(db(), a.pact_id()).expect("join");
-    b.batch(|batch| {
-        for e in &log {
-            batch.ingest(e)?;
-        }
-        Ok(())
-    })
-    .expect("ingest");
+    let (_, report) = b
+        .batch(|batch| {
+            for e in &log {
+                batch.ingest(e)?;
+            }
+            Ok(())
+        })
+        .expect("ingest");
+    // Ingested entries too: the genesis and the member's admission.
+    events_show_as_read(&b, &report, log.len());
     for (i, op) in ops().into_iter().enumerate() {
         let shown = answers_as_read(&mut b, &member, body(op, Some("Bo")), 2_000 + i as u64);
         assert!(!shown.confirmed, "only the indexer's anchor confirms them");

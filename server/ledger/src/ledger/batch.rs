@@ -1,5 +1,7 @@
 //! Ingesting entries from peers and appending local ones, inside one batch.
 
+use std::sync::Arc;
+
 use prost::Message as _;
 use redb::ReadableTable;
 
@@ -266,7 +268,7 @@ impl Batch<'_, '_> {
         self.fresh.insert(
             hash,
             Fresh {
-                body,
+                body: Arc::new(body),
                 applied: false,
             },
         );
@@ -361,7 +363,7 @@ impl Batch<'_, '_> {
             });
             max_lamport = max_lamport.max(l);
         }
-        let e = entry::prepare(
+        let mut e = entry::prepare(
             author,
             Draft {
                 pact: self.st.pact,
@@ -375,7 +377,9 @@ impl Batch<'_, '_> {
             },
         );
         let hash = e.hash;
-        self.store(hash, &e.header, e.body.clone(), None)?;
+        // Signing needs the encoded body only: the decoded one moves to the batch.
+        let body = std::mem::take(&mut e.body);
+        self.store(hash, &e.header, body, None)?;
         self.unsigned.push((hash, author, seq));
         self.sign_ahead.push(e, signer.clone());
         self.appended.push((hash, seq, now_ms));

@@ -1,6 +1,8 @@
 //! Reconciling the applied order with the desired one: confirming committed anchors' segments,
 //! rolling the tail back to the first difference, and applying from there.
 
+use std::sync::Arc;
+
 use super::{
     Applied, AppliedPos, Batch, Event, ORDER_DIGEST_CONTEXT, decode_stored, genesis_params, key_of,
 };
@@ -98,7 +100,7 @@ impl Batch<'_, '_> {
             .tail
             .get(&hash)
             .ok_or_else(|| Error::Corrupt("entry to apply is not in the tail".into()))?;
-        let (author, seq) = (node.author, node.seq);
+        let (author, seq, time_ms) = (node.author, node.seq, node.time_ms);
         // Entries stored by this batch are applied from memory; others are decoded once more.
         let (body, first_apply) = match self.fresh.get_mut(&hash) {
             Some(f) => (f.body.clone(), !std::mem::replace(&mut f.applied, true)),
@@ -111,7 +113,7 @@ impl Batch<'_, '_> {
                     &hash,
                 )?
                 .ok_or_else(|| Error::Corrupt("entry to apply is missing".into()))?;
-                (decode_stored(&b)?.body, false)
+                (Arc::new(decode_stored(&b)?.body), false)
             }
         };
         let genesis = seq == 0 && genesis_params(&body).is_some();
@@ -194,6 +196,10 @@ impl Batch<'_, '_> {
                 pos,
                 outcome,
                 arrival,
+                author,
+                seq,
+                time_ms,
+                body: body.clone(),
             });
         } else if let Some(before) = self.before.get(&hash)
             && *before != outcome
@@ -286,12 +292,12 @@ impl Batch<'_, '_> {
                     .log
                     .by_hash(hash)?
                     .ok_or_else(|| Error::Corrupt("indexer change entry missing".into()))?;
-                decode_stored(&b)?.body
+                Arc::new(decode_stored(&b)?.body)
             }
         };
         let mut keys = Vec::new();
-        for op in body.ops {
-            if let Some(wire::op::Op::SetIndexers(s)) = op.op {
+        for op in &body.ops {
+            if let Some(wire::op::Op::SetIndexers(s)) = &op.op {
                 keys = s.keys.iter().map(|k| key_of(k)).collect::<Result<_>>()?;
             }
         }

@@ -355,6 +355,28 @@ impl ViewReader {
         self.entries()?.by_hash_near(h, pos)
     }
 
+    /// The entry an [`Event::Applied`](crate::Event::Applied) announced, as
+    /// [`Self::entry_by_hash_near`] shows it, built from the body the event carries where the
+    /// entry is still at the event's position (no read of the stored entry). `None` for other
+    /// events, and for an entry no longer ordered.
+    pub fn applied_entry(&self, ev: &crate::Event) -> Result<Option<EntryView>> {
+        let crate::Event::Applied {
+            hash,
+            pos,
+            author,
+            seq,
+            time_ms,
+            body,
+            ..
+        } = ev
+        else {
+            return Ok(None);
+        };
+        self.entries()?.by_hash_near_with(hash, *pos, || {
+            rows::Decoded::of(*author, *seq, *time_ms, wire::Body::clone(body))
+        })
+    }
+
     /// The entry with this hash, if it is ordered.
     pub fn entry_by_hash(&self, h: &EntryHash) -> Result<Option<EntryView>> {
         self.entries()?.by_hash(h)

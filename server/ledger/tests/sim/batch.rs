@@ -106,8 +106,13 @@ impl Sim {
     }
 
     /// Checks a committed batch's events against what the peer announced before: confirmed
-    /// positions are dense and agree with every other peer, and nothing confirmed changes.
+    /// positions are dense and agree with every other peer, and nothing confirmed changes. An
+    /// applied entry, built from the body its event carries, shows as a read of it does.
     fn observe(&mut self, p: usize, events: &[Event], pre_len: usize) -> Result<(), String> {
+        let reader = self.peers[p]
+            .ledger()
+            .reader()
+            .map_err(|e| self.failure(format!("p{p}: reader: {e}")))?;
         for ev in events {
             match ev {
                 Event::Applied { hash, outcome, .. } => {
@@ -115,6 +120,14 @@ impl Sim {
                         self,
                         !self.peers[p].finals.contains_key(hash),
                         "p{p}: confirmed entry {} applied again",
+                        Sim::short(hash)
+                    );
+                    let shown = reader.applied_entry(ev);
+                    let read = reader.entry_by_hash(hash);
+                    ensure!(
+                        self,
+                        matches!((&shown, &read), (Ok(s), Ok(r)) if s == r),
+                        "p{p}: entry {} as its event shows it: {shown:?}, as read: {read:?}",
                         Sim::short(hash)
                     );
                     if matches!(outcome, Outcome::Dropped(_)) {
