@@ -1,6 +1,8 @@
 //! Benchmarks of the real daemon through its control plane (docs/BENCHMARKS.md):
 //! cold start to ready, idle and loaded RSS, and durable appends per second with 1 and 16
-//! concurrent clients over the unix socket (p50/p99 latency).
+//! concurrent clients over the unix socket (p50/p99 latency). Beside them, the same clients
+//! calling `Ping`, which does nothing: the ceiling of the control plane's transport (tonic over
+//! the socket, clients and daemon on the same machine), measured the same way.
 //!
 //! `cargo bench -p openpact-server --bench daemon -- [--quick] [--seconds S]`
 
@@ -36,7 +38,22 @@ fn cpu_ticks(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn appends(dir: &Path, clients: usize, seconds: f64) -> (f64, Duration, Duration, usize) {
+/// What each client calls in a loop.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `CreateKnowledge`: a durable append.
+    Append,
+    /// `Ping`: no work, the transport's ceiling.
+    Ping,
+}
+
+/// `clients` clients calling `call` in a loop for `seconds`: calls/s, p50, p99, calls made.
+async fn calls(
+    dir: &Path,
+    call: Call,
+    clients: usize,
+    seconds: f64,
+) -> (f64, Duration, Duration, usize) {
     let mut tasks = Vec::new();
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
@@ -47,17 +64,21 @@ async fn appends(dir: &Path, clients: usize, seconds: f64) -> (f64, Duration, Du
             let mut i = 0u64;
             while Instant::now() < until {
                 let t = Instant::now();
-                let r = c
-                    .pact
-                    .create_knowledge(v1::CreateKnowledgeRequest {
-                        pact: "bench".into(),
-                        topic: format!("writer-{w}"),
-                        content: format!("short knowledge entry {i} from client {w}"),
-                        ..Default::default()
-                    })
-                    .await;
+                let r = match call {
+                    Call::Append => c
+                        .pact
+                        .create_knowledge(v1::CreateKnowledgeRequest {
+                            pact: "bench".into(),
+                            topic: format!("writer-{w}"),
+                            content: format!("short knowledge entry {i} from client {w}"),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(drop),
+                    Call::Ping => c.host.ping(v1::PingRequest {}).await.map(drop),
+                };
                 if let Err(e) = r {
-                    fail(&format!("append failed: {e}"));
+                    fail(&format!("call failed: {e}"));
                 }
                 lat.push(t.elapsed());
                 i += 1;
@@ -129,14 +150,19 @@ async fn main() {
         starts.len()
     );
     println!("idle RSS: {:.1} MiB", idle as f64 / 1024.0);
-    for clients in [1usize, 16] {
+    let runs = [
+        ("appends", Call::Append, 1usize),
+        ("appends", Call::Append, 16),
+        ("pings (ceiling)", Call::Ping, 16),
+    ];
+    for (name, call, clients) in runs {
         let (cpu, own) = (cpu_ticks(pid), cpu_ticks(std::process::id()));
-        let (rate, p50, p99, n) = appends(dir, clients, seconds).await;
+        let (rate, p50, p99, n) = calls(dir, call, clients, seconds).await;
         let per = |ticks: u64| ticks as f64 * 10_000.0 / n.max(1) as f64;
         let cpu_us = per(cpu_ticks(pid).saturating_sub(cpu));
         let client_us = per(cpu_ticks(std::process::id()).saturating_sub(own));
         println!(
-            "appends, {clients:>2} client(s): {rate:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  CPU per append: daemon {cpu_us:.0} µs, clients {client_us:.0} µs  ({n} appends)",
+            "{name}, {clients:>2} client(s): {rate:>8.0}/s  p50 {:.2} ms  p99 {:.2} ms  CPU per call: daemon {cpu_us:.0} µs, clients {client_us:.0} µs  ({n} calls)",
             ms(p50),
             ms(p99)
         );
