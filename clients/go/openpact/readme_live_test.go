@@ -66,7 +66,6 @@ replace github.com/openpact/openpact/clients/go => %s
 		}
 		return out.String()
 	}
-	goCmd("mod", "tidy")
 	out := goCmd("run", ".")
 	t.Logf("the README example printed:\n%s", out)
 
