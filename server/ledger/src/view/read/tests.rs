@@ -795,16 +795,40 @@ fn frontier_log_range_and_forks_follow_the_log_tables() {
     // Looked for near a position: the same answer wherever it was last seen.
     let at3 = r.entry_by_hash(&fx.hash(b[0])).expect("entry");
     assert_eq!(at3.as_ref().map(|e| e.position), Some(3));
+    // The same for an applied event's entry, built from the body the event carries where the
+    // entry still is, read in full where it has moved (as when the event was of an older
+    // snapshot than the reader's).
+    let applied = |i: usize, pos: u64| {
+        let e = &fx.entries[i];
+        crate::Event::Applied {
+            hash: e.hash,
+            api_id: String::new(),
+            pos,
+            outcome: Outcome::Applied,
+            arrival: 0,
+            author: e.header.author,
+            seq: e.header.seq,
+            time_ms: e.header.time_ms,
+            body: std::sync::Arc::new(e.body.clone()),
+        }
+    };
     for pos in [3, 0, 2, 99] {
         assert_eq!(
             r.entry_by_hash_near(&fx.hash(b[0]), pos).expect("entry"),
             at3
         );
+        assert_eq!(r.applied_entry(&applied(b[0], pos)).expect("entry"), at3);
         assert_eq!(
             r.entry_by_hash_near(&fx.hash(b[2]), pos).expect("entry"),
             None
         );
+        assert_eq!(r.applied_entry(&applied(b[2], pos)).expect("entry"), None);
     }
+    let other = crate::Event::TailRolledBack {
+        from_pos: 0,
+        count: 1,
+    };
+    assert_eq!(r.applied_entry(&other).expect("entry"), None);
     assert_eq!(
         r.outcome(&fx.hash(b[0])).expect("outcome"),
         Some((3, Outcome::Applied, false))
