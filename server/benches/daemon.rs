@@ -140,7 +140,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(if quick { 100 } else { 2000 })).await;
     let idle = rss_kib(pid);
 
-    println!("openpact daemon benchmark ({} s per append run)", seconds);
+    println!("openpact daemon benchmark ({} s per run of calls)", seconds);
     println!(
         "cold start to ready: empty data dir {:.1} ms; one pact median {:.1} ms (min {:.1}, max {:.1}, {} runs)",
         ms(empty_start),

@@ -60,7 +60,7 @@ impl Batch {
 
     /// The writes of this batch that overlap `[offset, end)`, as `(offset, bytes)` in the order
     /// they were made.
-    fn overlapping(&self, offset: u64, end: u64) -> Vec<(u64, Arc<[u8]>)> {
+    fn overlapping(&self, offset: u64, end: u64) -> Vec<(u64, &Arc<[u8]>)> {
         let from = offset.saturating_sub(self.longest.saturating_sub(1));
         let mut hits: Vec<(usize, u64, &Arc<[u8]>)> = self
             .writes
@@ -69,17 +69,15 @@ impl Batch {
             .map(|((at, pos), data)| (*pos, *at, data))
             .collect();
         hits.sort_unstable_by_key(|(pos, _, _)| *pos);
-        hits.into_iter()
-            .map(|(_, at, data)| (at, data.clone()))
-            .collect()
+        hits.into_iter().map(|(_, at, data)| (at, data)).collect()
     }
 }
 
 /// Copies `writes` (from [`Batch::overlapping`]) over `out`, which holds the bytes from `offset`.
-fn overlay(writes: &[(u64, Arc<[u8]>)], offset: u64, out: &mut [u8]) {
+fn overlay<'a>(writes: impl IntoIterator<Item = (u64, &'a [u8])>, offset: u64, out: &mut [u8]) {
     let end = offset + out.len() as u64;
     for (at, data) in writes {
-        let lo = (*at).max(offset);
+        let lo = at.max(offset);
         let hi = (at + data.len() as u64).min(end);
         out[(lo - offset) as usize..(hi - offset) as usize]
             .copy_from_slice(&data[(lo - at) as usize..(hi - at) as usize]);
@@ -422,8 +420,14 @@ impl StorageBackend for WriteBehind {
                     "read past the end of the ledger file",
                 ));
             }
-            // The current batch changes once the lock is let go; the handed-over ones do not.
-            let current = s.current.overlapping(offset, end);
+            // The current batch changes once the lock is let go (its writes are taken out); the
+            // handed-over ones do not (they are shared).
+            let current: Vec<(u64, Arc<[u8]>)> = s
+                .current
+                .overlapping(offset, end)
+                .into_iter()
+                .map(|(at, data)| (at, data.clone()))
+                .collect();
             let batches: Vec<Arc<Batch>> = s.queue.iter().cloned().collect();
             (batches, current, s.file_len)
         };
@@ -436,9 +440,10 @@ impl StorageBackend for WriteBehind {
         }
         tail.fill(0);
         for b in &batches {
-            overlay(&b.overlapping(offset, end), offset, out);
+            let writes = b.overlapping(offset, end);
+            overlay(writes.into_iter().map(|(at, d)| (at, &d[..])), offset, out);
         }
-        overlay(&current, offset, out);
+        overlay(current.iter().map(|(at, d)| (*at, &d[..])), offset, out);
         Ok(())
     }
 
