@@ -13,6 +13,10 @@
 //! smoke test; its numbers are not benchmarks and targets are not judged. docs/BENCHMARKS.md has
 //! the numbers and the machine they were taken on.
 
+// The daemon allocates with mimalloc (server/src/main.rs); the ledger is measured as it runs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::VecDeque;
 use std::error::Error;
 use std::path::Path;
