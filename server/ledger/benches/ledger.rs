@@ -520,6 +520,8 @@ struct AppendRun {
     flushes_per_entry: f64,
     /// Shares of the window the writer thread spent on a core, and runnable waiting for one.
     sched: Option<(f64, f64)>,
+    /// CPU time per append in the window, by thread role ([`ROLES`]), in microseconds.
+    cpu: Option<[f64; ROLES.len()]>,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
@@ -531,11 +533,17 @@ fn bench_append(opts: &Opts, report: &mut Report) -> BenchResult<()> {
         let (mut rate, mut per_entry, mut per_commit, mut p50, mut p99) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut on_core, mut runnable) = (Vec::new(), Vec::new());
+        let mut cpu: [Vec<f64>; ROLES.len()] = Default::default();
         for _ in 0..opts.runs {
             let mut r = append_run(load, warmup, window)?;
             if let Some((run, wait)) = r.sched {
                 on_core.push(run * 100.0);
                 runnable.push(wait * 100.0);
+            }
+            if let Some(c) = r.cpu {
+                for (all, one) in cpu.iter_mut().zip(c) {
+                    all.push(one);
+                }
             }
             r.latencies.sort();
             let appends = r.latencies.len() as f64;
@@ -570,6 +578,11 @@ fn bench_append(opts: &Opts, report: &mut Report) -> BenchResult<()> {
                 "writer thread waiting for a core (%)",
                 runnable,
             );
+        }
+        for ((metric, _), values) in ROLES.iter().zip(cpu) {
+            if !values.is_empty() {
+                report.add(Group::Append, &case, metric, values);
+            }
         }
     }
     // The part of each append that no batching amortises: building and signing the entry.
@@ -655,8 +668,12 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
     let before = counts.read();
     let flushes0 = flushes.load(Ordering::Relaxed);
     let sched0 = writer_schedstat();
+    let cpu0 = thread_cpu();
     let t0 = Instant::now();
     w.go.wait();
+    // The callers run until the window ends; their threads' CPU is read then, while they live.
+    std::thread::sleep(w.length);
+    let cpu1 = thread_cpu();
     let mut latencies = Vec::new();
     for h in handles {
         latencies.extend(h.join().map_err(|_| "an append thread panicked")??);
@@ -676,8 +693,17 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
     writer.shutdown();
     let after = counts.read();
     let entries = (after.1 - before.1) as f64;
+    let appends = latencies.len().max(1) as f64;
+    let cpu = cpu1.zip(cpu0).map(|(c1, c0)| {
+        let mut per = [0.0; ROLES.len()];
+        for (i, p) in per.iter_mut().enumerate() {
+            *p = c1[i].saturating_sub(c0[i]) as f64 / 1e3 / appends;
+        }
+        per
+    });
     Ok(AppendRun {
         sched,
+        cpu,
         commits_per_entry: (after.0 - before.0) as f64 / entries,
         flushes_per_entry: flushes as f64 / entries,
         elapsed,
@@ -698,6 +724,38 @@ fn writer_schedstat() -> Option<(u64, u64)> {
         }
     }
     None
+}
+
+/// The roles of this process's threads, by the start of their names (the first, the sum of
+/// all; the last, every thread not named by the ledger: the benchmark's callers).
+const ROLES: [(&str, &str); 5] = [
+    ("CPU per append, all threads (µs)", ""),
+    ("CPU per append, writer thread (µs)", "openpact-writer"),
+    ("CPU per append, signing helper (µs)", "openpact-signer"),
+    ("CPU per append, flusher and write-behind (µs)", "openpact-"),
+    ("CPU per append, the callers (µs)", ""),
+];
+
+/// On-core nanoseconds so far of this process's live threads, summed by role ([`ROLES`]).
+fn thread_cpu() -> Option<[u64; ROLES.len()]> {
+    let mut sum = [0u64; ROLES.len()];
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        else {
+            continue; // the thread ended between the listing and the read
+        };
+        sum[0] += ns;
+        let role = ROLES[1..ROLES.len() - 1]
+            .iter()
+            .position(|(_, prefix)| comm.starts_with(prefix))
+            .map_or(ROLES.len() - 1, |i| i + 1);
+        sum[role] += ns;
+    }
+    Some(sum)
 }
 
 /// A journal file that counts its flushes.
