@@ -711,19 +711,32 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
     })
 }
 
-/// On-core and runnable-waiting nanoseconds of the writer thread (Linux schedstat), to tell a
-/// busy writer from one that waits for the disk or for a core.
-fn writer_schedstat() -> Option<(u64, u64)> {
+/// Each live thread of this process: its name, and its on-core and runnable-waiting
+/// nanoseconds so far (Linux `schedstat`). A thread that ends between the listing and the read
+/// is left out.
+fn threads() -> Option<Vec<(String, u64, u64)>> {
+    let mut out = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let dir = task.ok()?.path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.starts_with("openpact-writer") {
-            let stat = std::fs::read_to_string(dir.join("schedstat")).ok()?;
-            let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().ok());
-            return f.next()?.zip(f.next()?);
+        let Ok(stat) = std::fs::read_to_string(dir.join("schedstat")) else {
+            continue;
+        };
+        let mut f = stat.split_whitespace().map(|v| v.parse::<u64>().ok());
+        if let (Some(Some(run)), Some(Some(wait))) = (f.next(), f.next()) {
+            out.push((comm, run, wait));
         }
     }
-    None
+    Some(out)
+}
+
+/// On-core and runnable-waiting nanoseconds of the writer thread, to tell a busy writer from
+/// one that waits for the disk or for a core.
+fn writer_schedstat() -> Option<(u64, u64)> {
+    threads()?
+        .into_iter()
+        .find(|(comm, _, _)| comm.starts_with("openpact-writer"))
+        .map(|(_, run, wait)| (run, wait))
 }
 
 /// The roles of this process's threads, by the start of their names (the first, the sum of
@@ -739,15 +752,7 @@ const ROLES: [(&str, &str); 5] = [
 /// On-core nanoseconds so far of this process's live threads, summed by role ([`ROLES`]).
 fn thread_cpu() -> Option<[u64; ROLES.len()]> {
     let mut sum = [0u64; ROLES.len()];
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let dir = task.ok()?.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        else {
-            continue; // the thread ended between the listing and the read
-        };
+    for (comm, ns, _) in threads()? {
         sum[0] += ns;
         let role = ROLES[1..ROLES.len() - 1]
             .iter()
