@@ -647,6 +647,8 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
         length: window,
         warm: Arc::new(Barrier::new(threads + 1)),
         go: Arc::new(Barrier::new(threads + 1)),
+        ended: Arc::new(Barrier::new(threads + 1)),
+        read: Arc::new(Barrier::new(threads + 1)),
     };
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -657,10 +659,12 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
                     i += 1;
                     note(i)
                 };
-                match load {
+                let latencies = match load {
                     Load::Threads(_) => blocking_caller(&writer, &w, next),
                     Load::Pipelined(depth) => pipelined_caller(&writer, &w, depth, next),
-                }
+                };
+                w.end();
+                latencies
             })
         })
         .collect();
@@ -671,9 +675,10 @@ fn append_run(load: Load, warmup: Duration, window: Duration) -> BenchResult<App
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
     w.go.wait();
-    // The callers run until the window ends; their threads' CPU is read then, while they live.
-    std::thread::sleep(w.length);
+    // The callers run until the window ends, then wait, alive, until their CPU is read.
+    w.ended.wait();
     let cpu1 = thread_cpu();
+    w.read.wait();
     let mut latencies = Vec::new();
     for h in handles {
         latencies.extend(h.join().map_err(|_| "an append thread panicked")??);
@@ -824,6 +829,10 @@ struct Window {
     warm: Arc<Barrier>,
     /// The main thread has read its counters: measure.
     go: Arc<Barrier>,
+    /// Every caller is done measuring (and still alive, so its CPU can be read).
+    ended: Arc<Barrier>,
+    /// The main thread has read the CPU: the callers may end.
+    read: Arc<Barrier>,
 }
 
 impl Window {
@@ -832,6 +841,13 @@ impl Window {
         self.warm.wait();
         self.go.wait();
         Instant::now() + self.length
+    }
+
+    /// Holds a caller whose window is over until the main thread has read every thread's CPU:
+    /// the CPU of a thread that has ended cannot be read.
+    fn end(&self) {
+        self.ended.wait();
+        self.read.wait();
     }
 }
 
