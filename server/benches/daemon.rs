@@ -2,7 +2,8 @@
 //! cold start to ready, idle and loaded RSS, and durable appends per second with 1 and 16
 //! concurrent clients over the unix socket (p50/p99 latency). Beside them, the same clients
 //! calling `Ping`, which does nothing: the ceiling of the control plane's transport (tonic over
-//! the socket, clients and daemon on the same machine), measured the same way.
+//! the socket, clients and daemon on the same machine), measured the same way. And, as a
+//! diagnostic, the 16 clients each keeping 4 appends in flight on their one connection.
 //!
 //! `cargo bench -p openpact-server --bench daemon -- [--quick] [--seconds S]`
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{args, create_pact, fail, ms, pct, ready, spawn_daemon, stop, temp_dir};
 use openpact_proto::v1;
+use openpact_server::client::Client;
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -47,18 +49,19 @@ enum Call {
     Ping,
 }
 
-/// `clients` clients calling `call` in a loop for `seconds`: calls/s, p50, p99, calls made.
+/// `clients` clients, each on its own connection with `depth` calls in flight, calling `call` in
+/// a loop for `seconds`: calls/s, p50, p99, calls made.
 async fn calls(
     dir: &Path,
     call: Call,
     clients: usize,
+    depth: usize,
     seconds: f64,
 ) -> (f64, Duration, Duration, usize) {
     let mut tasks = Vec::new();
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let started = Instant::now();
-    for w in 0..clients {
-        let (mut c, _) = ready(dir, Instant::now()).await;
+    for (w, mut c) in connections(dir, clients, depth).await {
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut i = 0u64;
@@ -101,6 +104,17 @@ async fn calls(
         pct(&all, 0.99),
         all.len(),
     )
+}
+
+/// `depth` handles on each of `clients` connections (a tonic client is a handle on its
+/// connection; its clones share it), numbered for the entries' topics.
+async fn connections(dir: &Path, clients: usize, depth: usize) -> Vec<(usize, Client)> {
+    let mut out = Vec::new();
+    for w in 0..clients {
+        let (c, _) = ready(dir, Instant::now()).await;
+        out.extend((0..depth).map(|d| (w * depth + d, c.clone())));
+    }
+    out
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -151,13 +165,14 @@ async fn main() {
     );
     println!("idle RSS: {:.1} MiB", idle as f64 / 1024.0);
     let runs = [
-        ("appends", Call::Append, 1usize),
-        ("appends", Call::Append, 16),
-        ("pings (ceiling)", Call::Ping, 16),
+        ("appends", Call::Append, 1usize, 1usize),
+        ("appends", Call::Append, 16, 1),
+        ("pings (ceiling)", Call::Ping, 16, 1),
+        ("diagnostic: appends, 4 in flight each", Call::Append, 16, 4),
     ];
-    for (name, call, clients) in runs {
+    for (name, call, clients, depth) in runs {
         let (cpu, own) = (cpu_ticks(pid), cpu_ticks(std::process::id()));
-        let (rate, p50, p99, n) = calls(dir, call, clients, seconds).await;
+        let (rate, p50, p99, n) = calls(dir, call, clients, depth, seconds).await;
         let per = |ticks: u64| ticks as f64 * 10_000.0 / n.max(1) as f64;
         let cpu_us = per(cpu_ticks(pid).saturating_sub(cpu));
         let client_us = per(cpu_ticks(std::process::id()).saturating_sub(own));
