@@ -29,6 +29,10 @@ pub const LEDGER_FILE: &str = "ledger.redb";
 /// The ledger's journal, two files beside it used in turn: batches are durable once their
 /// record is flushed there (see `openpact_ledger::journal`).
 pub const JOURNAL_FILES: [&str; 2] = ["ledger.journal", "ledger.journal2"];
+/// The most memory redb may hold for an open pact's ledger (its page cache and the pages its
+/// commits have not written yet). redb's default, 1 GiB, would let every large pact take that
+/// much of the daemon's memory; the OS page cache still serves what this one drops.
+const LEDGER_CACHE_BYTES: usize = 64 << 20;
 /// The config key of the peer addresses a daemon knows for a pact.
 const PEERS_KEY: &str = "peers";
 /// The config key of the seed hints a pact was joined with.
@@ -120,6 +124,7 @@ fn open_ledger(path: &std::path::Path) -> Result<Ledger> {
     // and the journal keeps what they hold until they are there.
     let (backend, sync) = openpact_ledger::WriteBehind::open_file(path).map_err(|e| failed(&e))?;
     let db = redb::Database::builder()
+        .set_cache_size(LEDGER_CACHE_BYTES)
         .create_with_backend(backend)
         .map_err(|e| failed(&e))?;
     let mut ledger = Ledger::open(db).map_err(|e| failed(&e))?;
